@@ -12,5 +12,7 @@ if str(HELPERS) not in sys.path:  # tiny LightningModules used by CLI tests, imp
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed_and_argv(monkeypatch):
     torch.manual_seed(0)
+    # LightningCLI(args=...) warns when sys.argv also holds arguments (pytest's own here)
+    monkeypatch.setattr(sys, "argv", ["lfq-kit"])

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from .registry import BACKBONES, QUANTIZERS, Registry, load_plugins
 
@@ -39,6 +40,24 @@ def import_components() -> None:
     load_plugins()
 
 
+_UNRESOLVED_CLASS = re.compile(r"Expected a dot import path string: (\S+)|[Cc]lass path ['\"]?([\w.]+)['\"]? does not")
+
+
+class LfqKitArgumentParser(LightningArgumentParser):
+    """Adds the registered names to the error for a ``class_path`` that names no known class."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        names = {a or b for a, b in _UNRESOLVED_CLASS.findall(message)}
+        if names:
+            message += (
+                f"\n{', '.join(sorted(names))}: not an importable class path or known class name."
+                f"\n  Registered quantizers: {', '.join(QUANTIZERS.names()) or '(none)'}"
+                f"\n  Registered backbones: {', '.join(BACKBONES.names()) or '(none)'}"
+                "\n  (lfq-kit list shows them with their import paths.)"
+            )
+        super().error(message, ex)
+
+
 class LfqKitCLI(LightningCLI):
     """LightningCLI with lfq-kit's defaults: subclass mode for models and data, no automatic optimizers,
     and the resolved config written next to every run (overwriting is allowed for repeated runs)."""
@@ -49,6 +68,7 @@ class LfqKitCLI(LightningCLI):
         kwargs.setdefault("auto_configure_optimizers", False)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("parser_kwargs", {"prog": "lfq-kit"})
+        kwargs.setdefault("parser_class", LfqKitArgumentParser)
         super().__init__(args=None if args is None else list(args), run=run, **kwargs)
 
 

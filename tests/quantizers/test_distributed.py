@@ -1,0 +1,45 @@
+"""Under torch.distributed the LFQ batch entropy is that of the global batch, with the right gradient."""
+
+import math
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from lfq_kit.quantizers import LFQ
+from lfq_kit.quantizers.entropy import exact_code_entropy, grouped_code_entropy
+
+WORLD = 2
+
+
+def _worker(rank: int, init_file: str, logits: torch.Tensor, results) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
+    try:
+        local = logits.chunk(WORLD)[rank].clone().requires_grad_()
+        exact = exact_code_entropy(local)
+        exact.backward()
+        grouped = grouped_code_entropy(local.detach(), 3)
+        # Two corners, one per rank: the global batch entropy is ln 2, each rank alone would see 0.
+        corner = torch.full((1, 6, 8), 1.0 if rank == 0 else -1.0)
+        batch = LFQ(6)(corner).metrics["batch_entropy"]
+        results[rank] = (exact.detach(), local.grad, grouped, batch)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_batch_entropy_is_all_reduced_with_gradient(tmp_path):
+    logits = torch.randn(24, 7) * 2
+    results = mp.Manager().dict()
+    mp.spawn(_worker, args=(str(tmp_path / "init"), logits, results), nprocs=WORLD, join=True)
+
+    full = logits.clone().requires_grad_()
+    expected = exact_code_entropy(full)
+    expected.backward()
+    for rank in range(WORLD):
+        exact, grad, grouped, batch = results[rank]
+        assert exact.item() == pytest.approx(expected.item(), abs=1e-5)
+        assert grouped.item() == pytest.approx(grouped_code_entropy(logits, 3).item(), abs=1e-5)
+        assert batch.item() == pytest.approx(math.log(2), abs=1e-5)
+        # all_reduce's backward sums over ranks; DDP then averages, giving the global gradient
+        assert torch.allclose(grad, WORLD * full.grad.chunk(WORLD)[rank], atol=1e-5)
