@@ -1,0 +1,130 @@
+"""LFQ forward+backward time and peak memory: lfq-kit (exact entropy) vs vector-quantize-pytorch.
+
+Run: ``pip install -e ".[bench]" && python tests/benchmarks/bench_quantizers.py`` (figures in docs/benchmarks.md).
+
+Both sides compute the exact batch entropy over every token (vector-quantize-pytorch with
+``frac_per_sample_entropy=1.0``, i.e. no token subsampling) with the same loss weights (entropy 0.1,
+commitment 0.25, γ = 1, inverse temperature 100). Each configuration runs in a fresh subprocess so the
+peak memory (growth of the process's peak RSS over the run, ``ru_maxrss``) is its own. Time is the median
+of ``--repeats`` forward+backward passes after one warm-up. Configurations whose N × K float32 matrices
+would not fit in memory on the other side are skipped and marked as such. The reference
+``float32 (512 × N) @ (N × 512)`` matmul is timed in the same run: the exact entropy needs about three such
+products (one forward, two backward) at K = 2^18.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+KS = [10, 14, 16, 18]
+NS = [4096, 16384]
+MEMORY_LIMIT = 20 * 2**30  # bytes: skip a side whose N × K working set (≈ 5 float32 copies) exceeds this
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def make_quantizer(impl: str, d: int):
+    if impl == "lfq_kit":
+        from lfq_kit.quantizers import LFQ
+
+        return LFQ(d, entropy_weight=0.1, commitment_weight=0.25, diversity_gamma=1.0, entropy_anneal_steps=0)
+    from vector_quantize_pytorch import LFQ as VqpLFQ
+
+    return VqpLFQ(
+        dim=d,
+        codebook_size=2**d,
+        entropy_loss_weight=0.1,
+        commitment_loss_weight=0.25,
+        diversity_gamma=1.0,
+        frac_per_sample_entropy=1.0,
+    )
+
+
+def run_one(impl: str, d: int, n: int, repeats: int) -> dict:
+    """Time and peak memory of forward+backward of one configuration (called in a subprocess)."""
+    torch.manual_seed(0)
+    q = make_quantizer(impl, d).train()
+    # lfq-kit takes (B, C, N) channel-first; vector-quantize-pytorch takes (B, N, C) for sequences
+    shape = (1, d, n) if impl == "lfq_kit" else (1, n, d)
+    z = (torch.randn(shape) * 0.1).requires_grad_()
+
+    def step():
+        out = q(z)
+        quantized, loss = (out.quantized, out.loss) if impl == "lfq_kit" else (out[0], out[2])
+        (quantized.sum() * 0 + loss).backward()
+        z.grad = None
+
+    step()  # warm-up
+    before = peak_rss()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return {"seconds": statistics.median(times), "peak_bytes": max(peak_rss() - before, 0)}
+
+
+def matmul_seconds(n: int, repeats: int) -> float:
+    a, b = torch.randn(512, n), torch.randn(n, 512)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def fits(impl: str, d: int, n: int) -> bool:
+    return impl == "lfq_kit" or 5 * 4 * n * 2**d <= MEMORY_LIMIT
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", nargs=3, metavar=("IMPL", "D", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        impl, d, n = args.child
+        print(json.dumps(run_one(impl, int(d), int(n), args.repeats)))
+        return
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    mm = {n: matmul_seconds(n, 5) for n in NS}
+    for n, s in mm.items():
+        print(f"reference float32 (512 x {n}) @ ({n} x 512): {s * 1e3:.1f} ms")
+    header = f"{'K':>6} {'N':>6} | {'lfq-kit s':>9} {'MiB':>7} {'x matmul':>8} | {'vqp s':>8} {'MiB':>7} | {'speed-up':>8}"
+    print(header)
+    print("-" * len(header))
+    for d in KS:
+        for n in NS:
+            row = {}
+            for impl in ("lfq_kit", "vqp"):
+                if not fits(impl, d, n):
+                    row[impl] = None
+                    continue
+                cmd = [sys.executable, __file__, "--repeats", str(args.repeats), "--child", impl, str(d), str(n)]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                row[impl] = json.loads(out.stdout.strip().splitlines()[-1])
+            ours, theirs = row["lfq_kit"], row["vqp"]
+            vqp = f"{theirs['seconds']:8.3f} {theirs['peak_bytes'] / 2**20:7.0f}" if theirs else f"{'skipped (N*K too large)':>16}"
+            speedup = f"{theirs['seconds'] / ours['seconds']:7.0f}x" if theirs else f"{'-':>8}"
+            print(
+                f"2^{d:<4} {n:>6} | {ours['seconds']:9.3f} {ours['peak_bytes'] / 2**20:7.0f} "
+                f"{ours['seconds'] / mm[n]:8.1f} | {vqp} | {speedup}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
