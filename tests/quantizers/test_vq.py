@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from lfq_kit.quantizers import VQ
@@ -76,7 +78,8 @@ def test_picks_true_nearest_code():
     vq = VQ(dim=8, codebook_size=300).eval()
     z = torch.randn(4, 8, 9, 7) * 1.5
     out = vq(z)
-    distances = torch.cdist(_flat(z).double(), vq.codebook.detach().double(), compute_mode="donot_use_mm_for_euclid_dist")
+    codebook = vq.codebook.detach().double()
+    distances = torch.cdist(_flat(z).double(), codebook, compute_mode="donot_use_mm_for_euclid_dist")
     assert torch.equal(out.indices.reshape(-1), distances.argmin(-1))
     # The output is that code itself.
     assert torch.equal(_flat(out.quantized), vq.codebook.detach()[distances.argmin(-1)])
@@ -243,3 +246,41 @@ def test_rejects_bad_arguments_and_inputs():
         VQ(dim=4)(torch.randn(2, 5, 3))
     with pytest.raises(ValueError, match="floating-point"):
         VQ(dim=4)(torch.ones(2, 4, 3, dtype=torch.long))
+
+
+WORLD = 2
+
+
+def _distributed_worker(rank: int, init_file: str, state: dict, z: torch.Tensor, results) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
+    try:
+        local = z.chunk(WORLD, dim=2)[rank]
+        ema = VQ(dim=3, codebook_size=6, ema_update=True, ema_decay=0.8)
+        ema.load_state_dict(state)
+        ema(local)
+        restart = VQ(dim=3, codebook_size=6, dead_code_threshold=0.5)
+        with torch.no_grad():
+            restart.codebook.copy_(state["codebook"])
+            restart.cluster_size[4] = 0.1  # code 4 is dead
+        torch.manual_seed(rank)  # different candidates per rank: rank 0's must win everywhere
+        restart(local)
+        results[rank] = (ema.codebook.clone(), ema.cluster_size.clone(), restart.codebook.detach().clone())
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distributed_ema_uses_global_batch_and_restarts_agree(tmp_path):
+    reference = VQ(dim=3, codebook_size=6, ema_update=True, ema_decay=0.8)
+    state = {k: v.clone() for k, v in reference.state_dict().items()}
+    z = torch.randn(1, 3, 40)
+    results = mp.Manager().dict()
+    mp.spawn(_distributed_worker, args=(str(tmp_path / "init"), state, z, results), nprocs=WORLD, join=True)
+    reference(z)  # one process, the whole batch
+    for rank in range(WORLD):
+        codebook, cluster_size, restarted = results[rank]
+        torch.testing.assert_close(codebook, reference.codebook)
+        torch.testing.assert_close(cluster_size, reference.cluster_size)
+    assert torch.equal(results[0][2], results[1][2])  # identical codebooks on every rank
+    rank0_batch = _flat(z.chunk(WORLD, dim=2)[0])
+    assert (rank0_batch == results[0][2][4]).all(-1).any()
+    torch.testing.assert_close(results[0][2][:4], state["codebook"][:4])
