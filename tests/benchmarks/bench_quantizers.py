@@ -4,8 +4,9 @@ Run: ``pip install -e ".[bench]" && python tests/benchmarks/bench_quantizers.py`
 
 Both sides compute the exact batch entropy over every token (vector-quantize-pytorch with
 ``frac_per_sample_entropy=1.0``, i.e. no token subsampling) with the same loss weights (entropy 0.1,
-commitment 0.25, γ = 1, inverse temperature 100). Each configuration runs in a fresh subprocess so the
-peak memory (growth of the process's peak RSS over the run, ``ru_maxrss``) is its own. Time is the median
+commitment 0.25, γ = 1, inverse temperature 100). Each configuration runs in a fresh subprocess; peak
+memory is the growth of the peak RSS over the warm-up and timed steps (Linux: ``clear_refs`` resets the
+peak, ``VmHWM`` reads it). Time is the median
 of ``--repeats`` forward+backward passes after one warm-up. Configurations whose N × K float32 matrices
 would not fit in memory on the other side are skipped and marked as such. The reference
 ``float32 (512 × N) @ (N × 512)`` matmul is timed in the same run: the exact entropy needs about three such
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,8 +29,22 @@ NS = [4096, 16384]
 MEMORY_LIMIT = 20 * 2**30  # bytes: skip a side whose N × K working set (≈ 5 float32 copies) exceeds this
 
 
+def _status_kib(field: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def reset_peak_rss() -> int:
+    """Reset the process's peak RSS (Linux ``clear_refs`` 5) and return the current RSS in bytes."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_kib("VmRSS") * 1024
+
+
 def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    return _status_kib("VmHWM") * 1024
 
 
 def make_quantizer(impl: str, d: int):
@@ -64,8 +78,8 @@ def run_one(impl: str, d: int, n: int, repeats: int) -> dict:
         (quantized.sum() * 0 + loss).backward()
         z.grad = None
 
+    before = reset_peak_rss()  # inputs and model allocated; the peak of the steps below is the figure
     step()  # warm-up
-    before = peak_rss()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
