@@ -93,3 +93,11 @@ def test_state_dict_round_trip_is_strict_and_exact(name):
     q.eval(), fresh.eval()
     a, b = q(z), fresh(z)
     assert torch.equal(a.quantized, b.quantized) and torch.equal(a.loss, b.loss)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_first_argument_is_the_channel_count(name):
+    # Models build quantizers as `quantizer(encoder.out_channels)` (jsonargparse Callable[[int], Quantizer]).
+    q = QUANTIZERS.get(name)(6)
+    assert q.dim == 6
+    assert q(torch.randn(1, 6, 3)).quantized.shape == (1, 6, 3)

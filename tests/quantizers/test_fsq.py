@@ -40,14 +40,14 @@ def test_registered_and_sizes():
     assert QUANTIZERS.get("FSQ") is FSQ
     fsq = FSQ()
     assert fsq.levels == (8, 5, 5, 5) and fsq.dim == 4 and fsq.codebook_size == 1000
-    assert FSQ([8, 8, 8, 5, 5, 5]).codebook_size == 64000
-    assert FSQ([8, 5, 5, 5], dim=16).dim == 16
+    assert FSQ(levels=[8, 8, 8, 5, 5, 5]).codebook_size == 64000
+    assert FSQ(16, levels=[8, 5, 5, 5]).dim == 16
 
 
 @pytest.mark.parametrize("dim", [None, 16])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 def test_shapes_and_dtypes(dim, dtype):
-    fsq = FSQ((8, 5, 5, 5), dim=dim)
+    fsq = FSQ(dim, levels=(8, 5, 5, 5))
     z = torch.randn(2, fsq.dim, 3, 4, 5).to(dtype)
     out = fsq(z)
     assert out.quantized.shape == z.shape and out.quantized.dtype == dtype
@@ -60,7 +60,7 @@ def test_shapes_and_dtypes(dim, dtype):
 
 @pytest.mark.parametrize("levels", [(8, 5, 5, 5), (2, 3, 4, 7), (5, 6), (2,)])
 def test_every_code_round_trips(levels):
-    fsq = FSQ(levels).eval()
+    fsq = FSQ(levels=levels).eval()
     K = math.prod(levels)
     z, integer_levels = _inputs_hitting_every_code(fsq)
     out = fsq(z)
@@ -75,7 +75,7 @@ def test_every_code_round_trips(levels):
 
 
 def test_channel_zero_is_least_significant():
-    fsq = FSQ((8, 5, 5, 5))
+    fsq = FSQ(levels=(8, 5, 5, 5))
     codes = fsq.indices_to_codes(torch.tensor([[0, 1, 8, 40, 999]]))
     # Digits: 0 → (0,0,0,0); 1 → (1,0,0,0); 8 → (0,1,0,0); 40 → (0,0,1,0); 999 → (7,4,4,4).
     expected = torch.tensor(
@@ -90,7 +90,7 @@ def test_channel_zero_is_least_significant():
 
 
 def test_code_grid_per_channel():
-    fsq = FSQ((8, 5, 3))
+    fsq = FSQ(levels=(8, 5, 3))
     codes = fsq.indices_to_codes(torch.arange(fsq.codebook_size).unsqueeze(0))[0]
     assert codes[0].unique().tolist() == [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75]
     assert codes[1].unique().tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
@@ -101,14 +101,14 @@ def test_code_grid_per_channel():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_eval_quantized_equals_indices_to_codes_exactly(dim, dtype):
     torch.manual_seed(0)
-    fsq = FSQ((8, 8, 8, 5, 5, 5), dim=dim).eval()
+    fsq = FSQ(dim, levels=(8, 8, 8, 5, 5, 5)).eval()
     out = fsq(torch.randn(3, fsq.dim, 6, 6).to(dtype) * 2)
     assert torch.equal(fsq.indices_to_codes(out.indices).to(dtype), out.quantized)
 
 
 def test_bf16_indices_in_range_and_equal_fp32_indices_of_same_values():
     torch.manual_seed(1)
-    fsq = FSQ((8, 8, 8, 5, 5, 5))  # 64,000 codes: indices far beyond bf16's exact integers (256)
+    fsq = FSQ(levels=(8, 8, 8, 5, 5, 5))  # 64,000 codes: indices far beyond bf16's exact integers (256)
     z = (torch.randn(4, 6, 16, 16) * 3).bfloat16()
     out = fsq(z)
     reference = fsq(z.float()).indices
@@ -123,7 +123,7 @@ def test_bf16_indices_in_range_and_equal_fp32_indices_of_same_values():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 def test_extreme_values_hit_the_outermost_codes(dtype):
-    fsq = FSQ((8, 8, 8, 5, 5, 5))
+    fsq = FSQ(levels=(8, 8, 8, 5, 5, 5))
     big = torch.full((1, 6, 2), 1e4 if dtype != torch.float16 else 6e4).to(dtype)
     high, low = fsq(big), fsq(-big)
     assert (high.indices == 64000 - 1).all() and (low.indices == 0).all()
@@ -132,7 +132,7 @@ def test_extreme_values_hit_the_outermost_codes(dtype):
 
 
 def test_zero_maps_to_the_centre_code():
-    fsq = FSQ((8, 5, 4, 3))
+    fsq = FSQ(levels=(8, 5, 4, 3))
     out = fsq(torch.zeros(1, 4, 3))
     assert (out.quantized == 0).all()
     # Digits (4, 2, 2, 1) → 4 + 2·8 + 2·40 + 1·160.
@@ -140,13 +140,13 @@ def test_zero_maps_to_the_centre_code():
 
 
 def test_two_levels_follow_the_sign():
-    fsq = FSQ((2, 2))
+    fsq = FSQ(levels=(2, 2))
     out = fsq(torch.tensor([[[0.3, -0.3, 5.0, -5.0], [-0.01, 0.01, -2.0, 2.0]]]))
     assert out.indices.tolist() == [[1, 2, 1, 2]]
 
 
 def test_nan_input_still_gives_indices_in_range():
-    fsq = FSQ((8, 5, 5, 5))
+    fsq = FSQ(levels=(8, 5, 5, 5))
     z = torch.randn(1, 4, 6)
     z[0, 1, 2] = float("nan")
     indices = fsq(z).indices
@@ -155,7 +155,7 @@ def test_nan_input_still_gives_indices_in_range():
 
 def test_straight_through_gradient_of_the_bound():
     levels = (8, 5, 5, 5)
-    fsq = FSQ(levels)
+    fsq = FSQ(levels=levels)
     z = torch.randn(2, 4, 7, requires_grad=True)
     fsq(z).quantized.sum().backward()
     expected = []
@@ -168,7 +168,7 @@ def test_straight_through_gradient_of_the_bound():
 
 
 def test_gradient_reaches_input_and_projections():
-    fsq = FSQ((8, 5, 5, 5), dim=10)
+    fsq = FSQ(10, levels=(8, 5, 5, 5))
     z = torch.randn(2, 10, 5, requires_grad=True)
     fsq(z).quantized.pow(2).sum().backward()
     assert z.grad.abs().sum() > 0
@@ -177,8 +177,8 @@ def test_gradient_reaches_input_and_projections():
 
 def test_rejects_bad_levels():
     with pytest.raises(ValueError, match=">= 2"):
-        FSQ((8, 1))
+        FSQ(levels=(8, 1))
     with pytest.raises(ValueError, match="non-empty"):
-        FSQ(())
+        FSQ(levels=())
     with pytest.raises(ValueError, match="2\\^62"):
-        FSQ((2**31, 2**31, 4))
+        FSQ(levels=(2**31, 2**31, 4))

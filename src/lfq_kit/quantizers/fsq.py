@@ -43,17 +43,17 @@ class FSQ(Quantizer):
     float32 with autocast disabled; ``quantized`` has the dtype of ``z``. The loss is a float32 zero.
 
     Args:
+        dim: channels ``C`` of the input (first, so a tokenizer can pass its latent channels); None (default) for ``len(levels)``. Any other value adds linear
+            projections ``dim → len(levels)`` before and ``len(levels) → dim`` after quantization.
         levels: levels per channel, each ``>= 2`` (the paper recommends ``(8, 5, 5, 5)`` for about
             ``2^10`` codes and ``(8, 8, 8, 5, 5, 5)`` for about ``2^16``, with ``L_i >= 5``).
-        dim: channels ``C`` of the input; None (default) for ``len(levels)``. Any other value adds linear
-            projections ``dim → len(levels)`` before and ``len(levels) → dim`` after quantization.
 
     Raises:
         ValueError: empty ``levels``, a level below 2, ``Π levels > 2^62``, ``dim < 1``; an input that
             is not ``(B, dim, *S)`` floating point.
     """
 
-    def __init__(self, levels: Sequence[int] = (8, 5, 5, 5), dim: int | None = None) -> None:
+    def __init__(self, dim: int | None = None, levels: Sequence[int] = (8, 5, 5, 5)) -> None:
         super().__init__()
         levels = tuple(int(level) for level in levels)
         if not levels or min(levels) < 2:
