@@ -26,7 +26,15 @@ from .registry import BACKBONES, QUANTIZERS, Registry, load_plugins
 __all__ = ["COMMANDS", "LfqKitCLI", "main"]
 
 # Subpackages whose import registers the classes that YAML may name by short class name.
-_COMPONENT_PACKAGES = ("lfq_kit.quantizers", "lfq_kit.metrics", "lfq_kit.models", "lfq_kit.data", "lfq_kit.backbones")
+_COMPONENT_PACKAGES = (
+    "lfq_kit.quantizers",
+    "lfq_kit.backbones",
+    "lfq_kit.losses",
+    "lfq_kit.metrics",
+    "lfq_kit.models",
+    "lfq_kit.data",
+    "lfq_kit.callbacks",
+)
 
 
 def import_components() -> None:
