@@ -175,12 +175,13 @@ class VideoTokenizer(L.LightningModule):
 
     def _save_config(self) -> None:
         """Save the init arguments for ``load_from_checkpoint``: under LightningCLI they are the config
-        (class paths and init args), so the model is rebuilt from it; module instances given from Python
-        are dropped (their weights are in the state dict, a pickled copy would double the checkpoint)."""
+        (class paths and init args), so the model is rebuilt from it. Objects given from Python (modules,
+        classes, factories) are dropped: modules' weights are in the state dict already, and plain values
+        keep checkpoints loadable with ``torch.load(weights_only=True)``."""
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`.*")
             self.save_hyperparameters(frame=inspect.currentframe().f_back)
-        for key in [k for k, v in self.hparams.items() if isinstance(v, nn.Module)]:
+        for key in [k for k, v in self.hparams.items() if isinstance(v, nn.Module) or callable(v)]:
             del self.hparams[key]
 
     # -- public API ------------------------------------------------------------------------------
