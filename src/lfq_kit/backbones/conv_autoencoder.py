@@ -1,0 +1,213 @@
+"""The convolutional encoder/decoder layout of the MAGVIT-v2 tokenizer, generic over its layers.
+
+MAGVIT-v2 (arXiv 2310.05737, Sec. 3.2 and appendix figure; reference Sec. 2)::
+
+    encoder: conv 3 → per level: num_res_blocks ResBlocks (the first changes channels), then a downsampler
+             (not after the last level) → num_res_blocks ResBlocks → GN, Swish, conv 1 → latent
+    decoder: conv 3 → num_res_blocks ResBlocks → per level, deepest first: [AdaptiveGroupNorm on the latent],
+             num_res_blocks ResBlocks (the first changes channels), then an upsampler (not after the
+             shallowest level) → GN, Swish, conv 3 → pixels
+
+The registered backbones (:class:`~lfq_kit.backbones.Magvit2Encoder`, the 2D image CNN, MAGVIT v1) are this
+layout with different conv, norm and resampling layers. Image and video variants therefore have the same
+module tree, which is what makes 2D → 3D inflation a pure weight copy.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Callable, Sequence
+
+from torch import Tensor, nn
+
+from ..nn import AdaptiveGroupNorm, ResBlock
+from .base import Decoder, Encoder
+
+__all__ = ["ConvDecoder", "ConvEncoder", "check_levels"]
+
+LayerFactory = Callable[..., nn.Module]
+
+
+def check_levels(channel_multipliers: Sequence[int], num_res_blocks: int, temporal: Sequence[bool] | None) -> None:
+    """Raise ``ValueError`` for an empty multiplier list, ``num_res_blocks < 1``, or a temporal flag list whose
+    length is not ``len(channel_multipliers) − 1`` (one flag per downsampler)."""
+    if len(channel_multipliers) < 1 or min(channel_multipliers) < 1:
+        raise ValueError(f"channel_multipliers must be a non-empty list of positive ints, got {channel_multipliers!r}")
+    if num_res_blocks < 1:
+        raise ValueError(f"num_res_blocks must be ≥ 1, got {num_res_blocks}")
+    if temporal is not None and len(temporal) != len(channel_multipliers) - 1:
+        raise ValueError(
+            f"temporal_downsample needs one flag per downsampler (len(channel_multipliers) − 1 = "
+            f"{len(channel_multipliers) - 1}), got {list(temporal)!r}"
+        )
+
+
+def _compression(factors: Sequence[Sequence[int]]) -> tuple[int, int]:
+    """(temporal, spatial) compression of a list of per-axis factors ``(s_t, s_h, s_w)`` or ``(s_h, s_w)``."""
+    temporal = math.prod(f[0] for f in factors) if factors and len(factors[0]) == 3 else 1
+    spatial = math.prod(f[-1] for f in factors)
+    return temporal, spatial
+
+
+class _Level(nn.Module):
+    """One resolution level: optional conditioned norm, residual blocks, optional resampler."""
+
+    def __init__(self, blocks: list[nn.Module], resample: nn.Module, norm: nn.Module | None = None) -> None:
+        super().__init__()
+        if norm is not None:
+            self.norm = norm
+        self.blocks = nn.ModuleList(blocks)
+        self.resample = resample
+
+
+class ConvEncoder(Encoder):
+    """Generic MAGVIT-v2-layout encoder: ``(B, in_channels, *S) → (B, out_channels, *S')``.
+
+    Not registered; the registered encoders subclass it with fixed layers and typed, YAML-friendly signatures.
+
+    Args:
+        in_channels: pixel channels.
+        out_channels: latent dim.
+        base_channels: channels of the first level; level ``i`` has ``base_channels · channel_multipliers[i]``.
+        channel_multipliers: one per level.
+        num_res_blocks: residual blocks per level and in the middle stage.
+        num_groups: groups of every GroupNorm.
+        factors: per downsampler (``len(channel_multipliers) − 1`` of them) the per-axis factors,
+            ``(s_t, s_h, s_w)`` for videos or ``(s_h, s_w)`` for images.
+        conv_layer: ``conv_layer(in, out, kernel_size)``, "same"-sized.
+        norm_layer: ``norm_layer(num_channels=..., num_groups=...)``.
+        downsample_layer: ``downsample_layer(channels, factors)``.
+        causal: whether output frame ``t`` only depends on frames ``≤ t`` (sets the clip-length rule).
+
+    Raises:
+        ValueError: inconsistent level settings; (forward) an input whose shape breaks the rules of
+            :class:`~lfq_kit.backbones.Encoder`.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        out_channels: int,
+        base_channels: int,
+        channel_multipliers: Sequence[int],
+        num_res_blocks: int,
+        num_groups: int,
+        factors: Sequence[Sequence[int]],
+        conv_layer: LayerFactory,
+        norm_layer: LayerFactory,
+        downsample_layer: LayerFactory,
+        causal: bool,
+    ) -> None:
+        check_levels(channel_multipliers, num_res_blocks, None)
+        if len(factors) != len(channel_multipliers) - 1:
+            raise ValueError(f"need {len(channel_multipliers) - 1} downsampling factors, got {len(factors)}")
+        super().__init__(in_channels, out_channels, *_compression(factors), causal=causal)
+        self.base_channels = base_channels
+        self.channel_multipliers = tuple(channel_multipliers)
+        self.num_res_blocks = num_res_blocks
+        self.num_groups = num_groups
+        block = partial(ResBlock, num_groups=num_groups, conv_layer=conv_layer, norm_layer=norm_layer)
+        widths = [base_channels * m for m in channel_multipliers]
+
+        self.conv_in = conv_layer(in_channels, widths[0], 3)
+        levels, c = [], widths[0]
+        for i, width in enumerate(widths):
+            blocks = [block(c if j == 0 else width, width) for j in range(num_res_blocks)]
+            c = width
+            down = downsample_layer(c, tuple(factors[i])) if i < len(widths) - 1 else nn.Identity()
+            levels.append(_Level(blocks, down))
+        self.levels = nn.ModuleList(levels)
+        self.mid = nn.ModuleList(block(c, c) for _ in range(num_res_blocks))
+        self.norm_out = norm_layer(num_channels=c, num_groups=num_groups)
+        self.act = nn.SiLU()
+        self.conv_out = conv_layer(c, out_channels, 1)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """The layer stack without input checks or reshaping."""
+        h = self.conv_in(x)
+        for level in self.levels:
+            for blk in level.blocks:
+                h = blk(h)
+            h = level.resample(h)
+        for blk in self.mid:
+            h = blk(h)
+        return self.conv_out(self.act(self.norm_out(h)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return self.encode(x)
+
+
+class ConvDecoder(Decoder):
+    """Generic MAGVIT-v2-layout decoder: ``(B, in_channels, *S') → (B, out_channels, *S)``.
+
+    The latent ``z`` is the input and also the condition of each level's :class:`~lfq_kit.nn.AdaptiveGroupNorm`
+    (``adaptive_norm=True``). Arguments as :class:`ConvEncoder`, plus:
+
+    Args:
+        upsample_layer: ``upsample_layer(channels, factors)``; ``factors`` are listed in encoder order and
+            undone in reverse.
+        adaptive_norm: one AdaptiveGroupNorm at the start of each level (paper Table 5, "+adaptive GN").
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        out_channels: int,
+        base_channels: int,
+        channel_multipliers: Sequence[int],
+        num_res_blocks: int,
+        num_groups: int,
+        factors: Sequence[Sequence[int]],
+        conv_layer: LayerFactory,
+        norm_layer: LayerFactory,
+        upsample_layer: LayerFactory,
+        adaptive_norm: bool,
+        causal: bool,
+    ) -> None:
+        check_levels(channel_multipliers, num_res_blocks, None)
+        if len(factors) != len(channel_multipliers) - 1:
+            raise ValueError(f"need {len(channel_multipliers) - 1} upsampling factors, got {len(factors)}")
+        super().__init__(in_channels, out_channels, *_compression(factors), causal=causal)
+        self.base_channels = base_channels
+        self.channel_multipliers = tuple(channel_multipliers)
+        self.num_res_blocks = num_res_blocks
+        self.num_groups = num_groups
+        self.adaptive_norm = adaptive_norm
+        block = partial(ResBlock, num_groups=num_groups, conv_layer=conv_layer, norm_layer=norm_layer)
+        widths = [base_channels * m for m in channel_multipliers]
+
+        c = widths[-1]
+        self.conv_in = conv_layer(in_channels, c, 3)
+        self.mid = nn.ModuleList(block(c, c) for _ in range(num_res_blocks))
+        levels = []
+        for i in reversed(range(len(widths))):
+            norm = AdaptiveGroupNorm(c, in_channels, num_groups) if adaptive_norm else None
+            blocks = [block(c if j == 0 else widths[i], widths[i]) for j in range(num_res_blocks)]
+            c = widths[i]
+            up = upsample_layer(c, tuple(factors[i - 1])) if i > 0 else nn.Identity()
+            levels.append(_Level(blocks, up, norm))
+        self.levels = nn.ModuleList(levels)
+        self.norm_out = norm_layer(num_channels=c, num_groups=num_groups)
+        self.act = nn.SiLU()
+        self.conv_out = conv_layer(c, out_channels, 3)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """The layer stack without input checks or reshaping."""
+        h = self.conv_in(z)
+        for blk in self.mid:
+            h = blk(h)
+        for level in self.levels:
+            if self.adaptive_norm:
+                h = level.norm(h, z)
+            for blk in level.blocks:
+                h = blk(h)
+            h = level.resample(h)
+        return self.conv_out(self.act(self.norm_out(h)))
+
+    def forward(self, z: Tensor) -> Tensor:
+        self.check_input(z)
+        return self.decode(z)

@@ -1,0 +1,193 @@
+"""The MAGVIT-v2 causal 3D CNN tokenizer encoder and decoder (Yu et al., arXiv 2310.05737, Sec. 3.2, appendix
+figure; reference Sec. 2).
+
+With the defaults (base 128, multipliers 1,2,2,4, four residual blocks, temporal downsampling after levels
+1 and 2) a 17×128×128 clip maps to a 5×16×16 latent of 18 channels, and back::
+
+    encoder  causal conv 3→128 | 4 ResBlock(128) | conv stride (1,2,2) | ResBlock(128→256), 3 ResBlock(256)
+             | conv stride (2,2,2) | 4 ResBlock(256) | conv stride (2,2,2) | ResBlock(256→512), 3 ResBlock(512)
+             | 4 ResBlock(512) | GN, Swish, conv 1×1×1 512→18
+    decoder  causal conv 18→512 | 4 ResBlock(512) | per level, deepest first: AdaptiveGroupNorm(latent),
+             4 ResBlocks, depth-to-space upsampler (2,2,2), (2,2,2), (1,2,2) | GN, Swish, causal conv →3
+
+Every temporal operation is causal (convs padded before the clip, per-frame GroupNorm, trimmed
+depth-to-space, causally resized AdaGN condition): a ``1 + 4k``-frame clip maps to ``1 + k`` latent frames
+and latent frame ``j`` only depends on frames ``≤ 4j``; decoder output frame ``t`` only on latent frames
+``≤ ceil(t / 4)``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Literal, Sequence
+
+from ..nn import CausalConv3d, DepthToSpaceUpsample, FrameGroupNorm, inflate_2d_to_3d
+from ..registry import BACKBONES
+from .conv_autoencoder import ConvDecoder, ConvEncoder, check_levels
+
+if TYPE_CHECKING:
+    from .image2d import Image2dDecoder, Image2dEncoder
+
+__all__ = ["Magvit2Decoder", "Magvit2Encoder"]
+
+PaddingMode = Literal["replicate", "zeros"]
+
+
+def _factors(temporal_downsample: Sequence[bool]) -> list[tuple[int, int, int]]:
+    return [(2 if t else 1, 2, 2) for t in temporal_downsample]
+
+
+@BACKBONES.register
+class Magvit2Encoder(ConvEncoder):
+    """MAGVIT-v2 causal encoder: ``(B, in_channels, T, H, W) → (B, out_channels, T', H / s, W / s)``.
+
+    ``T = 1 + r·k`` frames give ``T' = 1 + k`` with ``r = 2^(number of temporal downsamplers)`` (4 by default;
+    valid lengths 1, 5, 9, 13, 17, ...); ``H`` and ``W`` must be divisible by ``s = 2^(levels − 1)`` (8).
+    Downsampling is learned: a causal conv 3×3×3 with stride ``(2 if temporal else 1, 2, 2)`` after every
+    level but the last. Takes any float dtype (pixels are expected in ``[−1, 1]``; the tokenizer checks);
+    returns the pre-quantization latent, unbounded.
+
+    Args:
+        in_channels: pixel channels.
+        base_channels: channels of level 0; level ``i`` has ``base_channels · channel_multipliers[i]``.
+        channel_multipliers: one per level (paper, 128 px: ``(1, 2, 2, 4)``; 256 px adds a level:
+            ``(1, 1, 2, 2, 4)``).
+        num_res_blocks: residual blocks per level and in the middle stage (paper: 4).
+        temporal_downsample: per downsampler (``len(channel_multipliers) − 1`` flags), whether it also halves
+            time (paper: ``(False, True, True)``, i.e. the later levels).
+        out_channels: latent dim (18 for a 2^18 LFQ vocabulary).
+        num_groups: groups of every per-frame GroupNorm (must divide every level's channels).
+        padding_mode: temporal padding of every causal conv, ``"replicate"`` (first frame) or ``"zeros"``.
+
+    Raises:
+        ValueError: inconsistent settings (flag count, group count); (forward) a shape outside the rules,
+            naming the valid clip lengths and the spatial divisor.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        base_channels: int = 128,
+        channel_multipliers: Sequence[int] = (1, 2, 2, 4),
+        num_res_blocks: int = 4,
+        temporal_downsample: Sequence[bool] = (False, True, True),
+        out_channels: int = 18,
+        num_groups: int = 32,
+        padding_mode: PaddingMode = "replicate",
+    ) -> None:
+        check_levels(channel_multipliers, num_res_blocks, temporal_downsample)
+        conv = partial(CausalConv3d, padding_mode=padding_mode)
+        super().__init__(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            base_channels=base_channels,
+            channel_multipliers=channel_multipliers,
+            num_res_blocks=num_res_blocks,
+            num_groups=num_groups,
+            factors=_factors(temporal_downsample),
+            conv_layer=conv,
+            norm_layer=FrameGroupNorm,
+            downsample_layer=lambda c, f: conv(c, c, 3, stride=f),
+            causal=True,
+        )
+        self.temporal_downsample = tuple(bool(t) for t in temporal_downsample)
+        self.padding_mode = padding_mode
+
+    @classmethod
+    def from_2d(
+        cls,
+        encoder2d: Image2dEncoder,
+        temporal_downsample: Sequence[bool] = (False, True, True),
+        padding_mode: PaddingMode = "replicate",
+    ) -> Magvit2Encoder:
+        """A causal encoder with ``encoder2d``'s settings and weights, each 2D kernel in the last temporal slice.
+
+        A clip that is constant in time then encodes, frame by frame, exactly like ``encoder2d`` encodes its
+        frame (any ``temporal_downsample``). See :func:`~lfq_kit.nn.inflate_2d_to_3d`.
+        """
+        model = cls(
+            in_channels=encoder2d.in_channels,
+            base_channels=encoder2d.base_channels,
+            channel_multipliers=encoder2d.channel_multipliers,
+            num_res_blocks=encoder2d.num_res_blocks,
+            temporal_downsample=temporal_downsample,
+            out_channels=encoder2d.out_channels,
+            num_groups=encoder2d.num_groups,
+            padding_mode=padding_mode,
+        )
+        return inflate_2d_to_3d(encoder2d, model, causal=True)
+
+
+@BACKBONES.register
+class Magvit2Decoder(ConvDecoder):
+    """MAGVIT-v2 causal decoder: ``(B, in_channels, T', H', W') → (B, out_channels, 1 + r·(T' − 1), s·H', s·W')``.
+
+    The quantized latent is both the input and the condition of an AdaptiveGroupNorm at the start of every
+    level. Upsamplers are a causal conv to ``C·s_t·s_h·s_w`` channels then depth-to-space, dropping the
+    first ``s_t − 1`` frames (``5 → 9 → 17``, ``1 → 1``). Output pixels are unbounded (no tanh).
+
+    Args:
+        in_channels: latent dim (18 for a 2^18 LFQ vocabulary).
+        out_channels: pixel channels.
+        base_channels, channel_multipliers, num_res_blocks, temporal_downsample, num_groups, padding_mode:
+            as :class:`Magvit2Encoder`, given in encoder order (the decoder mirrors them), so one set of
+            values describes a matching pair.
+        adaptive_norm: the per-level AdaptiveGroupNorm (paper Table 5: "+adaptive GN"); off for ablations.
+
+    Raises:
+        ValueError: inconsistent settings; (forward) an input that is not ``(B, in_channels, T', H', W')``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 18,
+        out_channels: int = 3,
+        base_channels: int = 128,
+        channel_multipliers: Sequence[int] = (1, 2, 2, 4),
+        num_res_blocks: int = 4,
+        temporal_downsample: Sequence[bool] = (False, True, True),
+        num_groups: int = 32,
+        adaptive_norm: bool = True,
+        padding_mode: PaddingMode = "replicate",
+    ) -> None:
+        check_levels(channel_multipliers, num_res_blocks, temporal_downsample)
+        conv = partial(CausalConv3d, padding_mode=padding_mode)
+        super().__init__(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            base_channels=base_channels,
+            channel_multipliers=channel_multipliers,
+            num_res_blocks=num_res_blocks,
+            num_groups=num_groups,
+            factors=_factors(temporal_downsample),
+            conv_layer=conv,
+            norm_layer=FrameGroupNorm,
+            upsample_layer=lambda c, f: DepthToSpaceUpsample(c, f, conv_layer=conv),
+            adaptive_norm=adaptive_norm,
+            causal=True,
+        )
+        self.temporal_downsample = tuple(bool(t) for t in temporal_downsample)
+        self.padding_mode = padding_mode
+
+    @classmethod
+    def from_2d(
+        cls,
+        decoder2d: Image2dDecoder,
+        temporal_downsample: Sequence[bool] = (False, True, True),
+        padding_mode: PaddingMode = "replicate",
+    ) -> Magvit2Decoder:
+        """A causal decoder with ``decoder2d``'s settings and weights (kernels in the last temporal slice; a
+        temporal upsampler repeats the 2D kernel for each sub-frame). A latent constant in time decodes, frame
+        by frame, exactly like ``decoder2d`` decodes its frame."""
+        model = cls(
+            in_channels=decoder2d.in_channels,
+            out_channels=decoder2d.out_channels,
+            base_channels=decoder2d.base_channels,
+            channel_multipliers=decoder2d.channel_multipliers,
+            num_res_blocks=decoder2d.num_res_blocks,
+            temporal_downsample=temporal_downsample,
+            num_groups=decoder2d.num_groups,
+            adaptive_norm=decoder2d.adaptive_norm,
+            padding_mode=padding_mode,
+        )
+        return inflate_2d_to_3d(decoder2d, model, causal=True)

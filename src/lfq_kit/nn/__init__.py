@@ -1,0 +1,31 @@
+"""Layers shared by the backbones: causal conv, per-frame and adaptive GroupNorm, depth-to-space, blur pooling,
+residual blocks, and 2D → 3D weight inflation."""
+
+from .adaptive_group_norm import AdaptiveGroupNorm, causal_frame_index, resize_condition
+from .blur_pool import BlurPool2d, BlurPool3d, binomial_filter
+from .causal_conv import CausalConv3d
+from .depth_to_space import DepthToSpaceUpsample, depth_to_space, space_to_depth
+from .frame_group_norm import FrameGroupNorm
+from .inflate import inflate_2d_to_3d, inflate_conv_weight
+from .res_block import ResBlock, apply_norm
+from .same_conv import SameConv2d, SameConv3d
+
+__all__ = [
+    "AdaptiveGroupNorm",
+    "BlurPool2d",
+    "BlurPool3d",
+    "CausalConv3d",
+    "DepthToSpaceUpsample",
+    "FrameGroupNorm",
+    "ResBlock",
+    "SameConv2d",
+    "SameConv3d",
+    "apply_norm",
+    "binomial_filter",
+    "causal_frame_index",
+    "depth_to_space",
+    "inflate_2d_to_3d",
+    "inflate_conv_weight",
+    "resize_condition",
+    "space_to_depth",
+]

@@ -1,0 +1,32 @@
+"""Tiny constructor arguments for every built-in backbone (the contract tests fail if one is missing), and
+helpers shared by the backbone tests."""
+
+import torch
+from torch import nn
+
+_AE = {"base_channels": 8, "channel_multipliers": (1, 2, 2, 4), "num_res_blocks": 1, "num_groups": 4}
+
+SMALL_BACKBONES = {
+    "Magvit2Encoder": {**_AE, "out_channels": 6},
+    "Magvit2Decoder": {**_AE, "in_channels": 6},
+    "Magvit1Encoder": {**_AE, "out_channels": 6},
+    "Magvit1Decoder": {**_AE, "in_channels": 6},
+    "Image2dEncoder": {**_AE, "out_channels": 6},
+    "Image2dDecoder": {**_AE, "in_channels": 6},
+    "StyleGANDiscriminator3d": {"base_channels": 4, "channel_multipliers": (2, 4, 4, 4, 4)},
+    "StyleGANDiscriminator2d": {"base_channels": 4, "channel_multipliers": (2, 4, 4, 4, 4)},
+}
+
+
+def wake_zero_parameters(model: nn.Module, std: float = 0.2) -> nn.Module:
+    """Give zero-initialized parameters (AdaGN projections) random values, so every path of the model matters."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.any():
+                p.normal_(std=std)
+    return model
+
+
+def changed_frames(y2: torch.Tensor, y: torch.Tensor) -> list[bool]:
+    """Per frame of ``(B, C, T, H, W)`` outputs: does any value differ (exactly)?"""
+    return (y2 != y).flatten(3).any(-1).any(1).any(0).tolist()
