@@ -1,0 +1,188 @@
+"""The generic map-style clip dataset over manifest entries, and its collate function.
+
+Every video dataset (UCF-101, sample clips, and later Kinetics, HMDB-51, SSv2) is an index builder that
+lists :class:`~lfq_kit.data.manifest.VideoItem` s plus this dataset over the resulting manifest entries.
+
+Bad-file policy (invariant 14):
+
+- Files the manifest already knows to be unreadable are left out when the dataset is built, with one
+  :class:`~lfq_kit.data.skips.SkippedVideoWarning` naming each file and reason (``on_error="skip"``), or
+  a :class:`~lfq_kit.data.decode.VideoDecodeError` naming the first of them (``on_error="raise"``).
+- A clip that fails to decode later (a corrupt frame the probe did not reach) is replaced by another clip:
+  a random one in training, the next index in evaluation; after ``max_retries`` consecutive failures a
+  ``RuntimeError`` says the data is broken beyond skipping. In training, a worker does not decode a file that
+  failed in it again. Each replaced clip is reported in the sample's ``skipped`` / ``skip_reasons`` lists,
+  which cross worker processes inside the batch (see :mod:`lfq_kit.data.skips`). With ``on_error="raise"``
+  the ``VideoDecodeError`` propagates.
+
+Defaults: training skips, evaluation raises.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .decode import VideoDecodeError, read_frames
+from .manifest import VideoEntry
+from .sampling import ClipSampler, SamplingMode, ShortClipPolicy
+from .skips import SkippedVideoWarning
+from .transforms import ClipTransform
+
+__all__ = ["OnError", "VideoClipDataset", "collate_clips"]
+
+OnError = Literal["skip", "raise"]
+
+
+def collate_clips(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack samples of :class:`VideoClipDataset` into a batch.
+
+    Returns:
+        ``video`` float32 ``(B, 3, T, H, W)`` in [−1, 1]; ``label`` int64 ``(B,)``; ``index`` int64 ``(B,)``
+        (dataset index of each clip); ``frame_indices`` int64 ``(B, T)`` (source frames of each clip);
+        ``video_id`` list of B str (path relative to the dataset root); ``skipped`` and ``skip_reasons``:
+        lists of the files (absolute paths) and reasons of clips skipped while producing this batch,
+        usually empty.
+    """
+    return {
+        "video": torch.stack([s["video"] for s in samples]),
+        "label": torch.tensor([s["label"] for s in samples], dtype=torch.long),
+        "index": torch.tensor([s["index"] for s in samples], dtype=torch.long),
+        "frame_indices": torch.stack([s["frame_indices"] for s in samples]),
+        "video_id": [s["video_id"] for s in samples],
+        "skipped": [p for s in samples for p in s["skipped"]],
+        "skip_reasons": [r for s in samples for r in s["skip_reasons"]],
+    }
+
+
+def _bad_files_message(bad: Sequence[VideoEntry], what: str) -> str:
+    lines = [f"left out {len(bad)} {what}:"] + [f"  {e.path}: {e.reason}" for e in bad]
+    return "\n".join(lines)
+
+
+class VideoClipDataset(Dataset):
+    """Clips of ``frames_per_clip`` frames from manifest entries, resized and cropped to a square.
+
+    Each item is a dict: ``video`` float32 ``(3, T, resolution, resolution)`` in [−1, 1], ``label`` int,
+    ``index`` int, ``frame_indices`` int64 ``(T,)``, ``video_id`` str, ``skipped`` and ``skip_reasons``
+    (lists of str). Batch with :func:`collate_clips`.
+
+    Args:
+        entries: manifest entries (unreadable ones are handled by ``on_error``, see the module docstring).
+        frames_per_clip: ``T``.
+        frame_stride: source frames between consecutive clip frames.
+        resolution: output height and width in pixels.
+        sampling: ``"random"`` (training), ``"uniform"`` (evaluation) or ``"constant"``; see
+            :class:`~lfq_kit.data.sampling.ClipSampler`.
+        clips_per_video: clips per video in modes ``"random"`` and ``"uniform"``.
+        clips_per_epoch: dataset length in mode ``"constant"``.
+        target_fps: resample every video to this frame rate (None: each video's own rate).
+        short_clip: policy for videos shorter than a clip, see :mod:`lfq_kit.data.sampling`.
+        train: random crops and flips, random replacement of failed clips.
+        on_error: ``"skip"`` or ``"raise"`` for unreadable files; None: skip in training, raise otherwise.
+        max_retries: consecutive failed clips tolerated for one item before giving up.
+        flip_p: horizontal flip probability in training.
+        decode_threads: decoder threads per clip read (1 suits DataLoader workers; 0: FFmpeg's choice).
+
+    Raises:
+        VideoDecodeError: ``on_error="raise"`` and an entry is unreadable.
+        ValueError: no usable video is left, or invalid clip arguments.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[VideoEntry],
+        frames_per_clip: int = 17,
+        frame_stride: int = 1,
+        resolution: int = 128,
+        sampling: SamplingMode = "random",
+        clips_per_video: int = 1,
+        clips_per_epoch: int | None = None,
+        target_fps: float | None = None,
+        short_clip: ShortClipPolicy = "lower_stride",
+        train: bool = True,
+        on_error: OnError | None = None,
+        max_retries: int = 10,
+        flip_p: float = 0.5,
+        decode_threads: int = 1,
+    ) -> None:
+        self.train = train
+        self.on_error: OnError = on_error or ("skip" if train else "raise")
+        self.max_retries = max_retries
+        self.decode_threads = decode_threads
+        bad = [e for e in entries if not e.ok]
+        if bad and self.on_error == "raise":
+            more = f" (and {len(bad) - 1} more unreadable file(s))" if len(bad) > 1 else ""
+            raise VideoDecodeError(bad[0].path, bad[0].reason + more)
+        if bad:
+            warnings.warn(_bad_files_message(bad, "unreadable video(s)"), SkippedVideoWarning, stacklevel=2)
+        self.excluded = {e.path: e.reason for e in bad}
+        good = [e for e in entries if e.ok]
+        if not good:
+            raise ValueError(f"no readable video among the {len(entries)} listed")
+        num_frames = np.array([e.info.num_frames for e in good], dtype=np.int64)
+        fps = np.array([e.info.fps for e in good], dtype=np.float64)
+        if short_clip == "skip":
+            keep = ClipSampler.eligible(num_frames, fps, frames_per_clip, frame_stride, target_fps)
+            if not keep.all():
+                short = [e for e, k in zip(good, keep) if not k]
+                warnings.warn(_bad_files_message(short, f"video(s) shorter than a {frames_per_clip}-frame clip "
+                                                        "(short_clip='skip')"), stacklevel=2)
+                good, num_frames, fps = [e for e, k in zip(good, keep) if k], num_frames[keep], fps[keep]
+                if not good:
+                    raise ValueError(f"every video is shorter than a {frames_per_clip}-frame clip")
+        self.entries = good
+        self.sampler = ClipSampler(num_frames, fps, frames_per_clip, frame_stride, target_fps, short_clip,
+                                   sampling, clips_per_video, clips_per_epoch)
+        self.transform = ClipTransform(resolution, train=train, flip_p=flip_p)
+        self._known_bad: dict[int, str] = {}  # training, per process: videos that failed, not decoded again
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def _replacement(self, index: int) -> int:
+        n = len(self)
+        if n == 1:
+            return index
+        if self.train:  # uniformly among the other clips
+            other = int(torch.randint(n - 1, ()).item())
+            return other + (other >= index)
+        return (index + 1) % n
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        skipped: list[str] = []
+        reasons: list[str] = []
+        for _ in range(self.max_retries + 1):
+            video, frames = self.sampler(index)
+            entry = self.entries[video]
+            reason = self._known_bad.get(video)
+            if reason is None:
+                try:
+                    clip = read_frames(entry.path, frames, entry.info.start_pts, self.decode_threads)
+                except VideoDecodeError as err:
+                    if self.on_error == "raise":
+                        raise
+                    reason = err.reason
+                    if self.train:  # evaluation stays deterministic whatever a worker saw before
+                        self._known_bad[video] = reason
+            if reason is None:
+                return {
+                    "video": self.transform(clip),
+                    "label": entry.label,
+                    "index": index,
+                    "frame_indices": torch.from_numpy(frames),
+                    "video_id": entry.video_id,
+                    "skipped": skipped,
+                    "skip_reasons": reasons,
+                }
+            skipped.append(entry.path)
+            reasons.append(reason)
+            index = self._replacement(index)
+        raise RuntimeError(
+            f"{len(skipped)} consecutive clips failed to decode, e.g. {skipped[-1]}: {reasons[-1]}; "
+            "too many unreadable videos to skip"
+        )

@@ -1,0 +1,192 @@
+"""The LightningDataModule shared by the video datasets: manifest, clip datasets, loaders, skip accounting.
+
+A dataset subclass says where its files are (:attr:`ClipDataModule.root`), which videos form the training
+and evaluation splits (:meth:`~ClipDataModule.train_items`, :meth:`~ClipDataModule.eval_items`) and sets
+``num_classes`` and ``class_names`` in ``__init__``; everything else lives here.
+
+Batches are dicts (see :func:`~lfq_kit.data.clips.collate_clips`): ``video`` float32 ``(B, 3, T, H, W)``
+in [−1, 1] with ``H = W = resolution``, ``label`` int64 ``(B,)``, plus ``index``, ``frame_indices``,
+``video_id``, ``skipped`` and ``skip_reasons``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from .clips import OnError, VideoClipDataset, collate_clips
+from .manifest import VideoEntry, VideoItem, build_manifest
+from .sampling import ShortClipPolicy
+from .skips import SkipLog
+
+__all__ = ["ClipDataModule"]
+
+
+def _check_present(entries: list[VideoEntry], root: Path, split: str) -> None:
+    """A split none of whose files exist means a wrong root, not bad files: say so instead of skipping all."""
+    if entries and all(e.reason == "file not found" for e in entries):
+        raise FileNotFoundError(
+            f"none of the {len(entries)} {split} videos exist under {root}, e.g. {entries[0].video_id!r}; "
+            "is the dataset root right and fully extracted?"
+        )
+
+
+class ClipDataModule(L.LightningDataModule):
+    """Base of the video DataModules. Training takes one random clip per video per epoch (random crop,
+    random flip); validation and test take ``clips_per_video`` evenly spaced clips per video (center crop).
+
+    Args:
+        frames_per_clip: ``T`` (MAGVIT-v2: 17 = 1 + 4·4, encoded to 5 latent frames).
+        frame_stride: source frames between consecutive clip frames.
+        resolution: output height and width in pixels (short-side square crop, then resize).
+        batch_size: clips per batch (per device).
+        num_workers: DataLoader worker processes.
+        clips_per_video: evenly spaced clips per video in validation and test.
+        target_fps: resample every video to this frame rate first (None: keep each video's rate).
+        short_clip: ``"lower_stride"``, ``"loop"`` or ``"skip"`` for videos shorter than a clip, see
+            :mod:`lfq_kit.data.sampling`.
+        random_flip: horizontal flips (p = 0.5) in training.
+        eval_on_error: ``"raise"`` (default) or ``"skip"`` for unreadable files in validation and test.
+            Training always skips them.
+        manifest_dir: directory of the manifest cache (None: the dataset root if writable, else the user
+            cache directory; see :mod:`lfq_kit.data.manifest`).
+        pin_memory: pin batches in page-locked memory (only when CUDA is available).
+        persistent_workers: keep workers alive between epochs (only with ``num_workers > 0``).
+        decode_threads: decoder threads per clip read (1 suits workers; 0: FFmpeg's choice).
+
+    Attributes:
+        num_classes, class_names: set by subclasses in ``__init__``.
+        skip_log: the :class:`~lfq_kit.data.skips.SkipLog` fed by every batch (``on_after_batch_transfer``).
+    """
+
+    #: Short dataset name, part of the manifest cache file name.
+    name = "videos"
+    #: Whether the manifest may be cached in the dataset root.
+    cache_in_root = True
+
+    def __init__(
+        self,
+        frames_per_clip: int = 17,
+        frame_stride: int = 1,
+        resolution: int = 128,
+        batch_size: int = 8,
+        num_workers: int = 4,
+        clips_per_video: int = 1,
+        target_fps: float | None = None,
+        short_clip: ShortClipPolicy = "lower_stride",
+        random_flip: bool = True,
+        eval_on_error: OnError = "raise",
+        manifest_dir: str | None = None,
+        pin_memory: bool = True,
+        persistent_workers: bool = False,
+        decode_threads: int = 1,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1 or num_workers < 0:
+            raise ValueError(f"batch_size must be >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
+        self.frames_per_clip = frames_per_clip
+        self.frame_stride = frame_stride
+        self.resolution = resolution
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.clips_per_video = clips_per_video
+        self.target_fps = target_fps
+        self.short_clip = short_clip
+        self.random_flip = random_flip
+        self.eval_on_error = eval_on_error
+        self.manifest_dir = manifest_dir
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
+        self.decode_threads = decode_threads
+        self.num_classes = 0
+        self.class_names: list[str] = []
+        self.skip_log = SkipLog()
+        self.train_set: VideoClipDataset | None = None
+        self.val_set: VideoClipDataset | None = None
+
+    # --- what a dataset subclass provides -------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        """Directory that item paths are relative to."""
+        raise NotImplementedError
+
+    def train_items(self) -> list[VideoItem]:
+        """The training split."""
+        raise NotImplementedError
+
+    def eval_items(self) -> list[VideoItem]:
+        """The validation/test split."""
+        raise NotImplementedError
+
+    def make_train_set(self, entries: list[VideoEntry]) -> VideoClipDataset:
+        """The training dataset over ``entries`` (override to change the sampling)."""
+        return VideoClipDataset(entries, sampling="random", train=True, flip_p=0.5 if self.random_flip else 0.0,
+                                **self._clip_args())
+
+    # --- shared machinery ---------------------------------------------------------------------------
+
+    def _clip_args(self) -> dict[str, Any]:
+        return {
+            "frames_per_clip": self.frames_per_clip,
+            "frame_stride": self.frame_stride,
+            "resolution": self.resolution,
+            "target_fps": self.target_fps,
+            "short_clip": self.short_clip,
+            "decode_threads": self.decode_threads,
+        }
+
+    def _manifest(self, items: list[VideoItem]) -> list[VideoEntry]:
+        return build_manifest(self.root, items, self.name, self.manifest_dir, prefer_root=self.cache_in_root)
+
+    def prepare_data(self) -> None:
+        """Probe every video once (local rank 0) so that ``setup`` on every rank reads the cached manifest."""
+        self._manifest(self.train_items() + self.eval_items())
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None and self.val_set is not None:
+            return
+        train_items, eval_items = self.train_items(), self.eval_items()
+        entries = self._manifest(train_items + eval_items)  # one cache read for both splits
+        _check_present(entries[: len(train_items)], self.root, "training")
+        _check_present(entries[len(train_items):], self.root, "evaluation")
+        if stage in ("fit", None) and self.train_set is None:
+            self.train_set = self.make_train_set(entries[: len(train_items)])
+            self.skip_log.exclude(self.train_set.excluded)
+        if stage in ("fit", "validate", "test", None) and self.val_set is None:
+            self.val_set = VideoClipDataset(
+                entries[len(train_items):], sampling="uniform", clips_per_video=self.clips_per_video, train=False,
+                on_error=self.eval_on_error, **self._clip_args()
+            )
+            self.skip_log.exclude(self.val_set.excluded)
+
+    def _loader(self, dataset: VideoClipDataset | None, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() must run before its dataloaders are requested")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            num_workers=self.num_workers,
+            collate_fn=collate_clips,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # Runs in the main process for every batch: the one place skips reported by workers are warned/counted.
+        self.skip_log.update(batch)
+        return batch

