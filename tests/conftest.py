@@ -12,7 +12,9 @@ if str(HELPERS) not in sys.path:  # tiny LightningModules used by CLI tests, imp
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_argv(monkeypatch):
+def _seed_and_argv(monkeypatch, tmp_path_factory):
+    # manifests and other caches go to a per-session folder, never the user's ~/.cache
+    monkeypatch.setenv("LFQ_KIT_CACHE", str(tmp_path_factory.getbasetemp() / "lfq_kit_cache"))
     torch.manual_seed(0)
     # LightningCLI(args=...) warns when sys.argv also holds arguments (pytest's own here)
     monkeypatch.setattr(sys, "argv", ["lfq-kit"])
