@@ -7,8 +7,10 @@ import pytest
 import torch
 
 HELPERS = Path(__file__).parent / "helpers"
-if str(HELPERS) not in sys.path:  # tiny LightningModules used by CLI tests, importable by class_path
-    sys.path.insert(0, str(HELPERS))
+DATA_HELPERS = Path(__file__).parent / "data"
+for folder in (HELPERS, DATA_HELPERS):  # tiny modules (importable by class_path) and video writers
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 
 @pytest.fixture(autouse=True)

@@ -71,6 +71,7 @@ class LfqKitCLI(LightningCLI):
     and the resolved config written next to every run (overwriting is allowed for repeated runs)."""
 
     def __init__(self, args: Sequence[str] | None = None, run: bool = True, **kwargs) -> None:
+        import_components()
         kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("auto_configure_optimizers", False)
