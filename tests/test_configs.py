@@ -81,6 +81,11 @@ def test_ablation_configs_compose_with_ucf101(ablation, mini_ucf):
         assert model.quantizer.codebook_size == 2**10
     if "2e14" in ablation.name:
         assert model.quantizer.codebook_size == 2**14
+    if ablation.parent.name == "backbone":
+        encoder = type(model.encoder).__name__
+        assert encoder == ablation.stem.capitalize() + "Encoder"
+        frames = cli.datamodule.frames_per_clip
+        assert model.encoder.latent_shape(frames, 128, 128) == ((5 if encoder == "Magvit2Encoder" else 4), 16, 16)
 
 
 def test_ucf101_config_trains_one_step_on_a_ucf101_tree(mini_ucf, resnet50_file, tmp_path):
