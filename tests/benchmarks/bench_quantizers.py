@@ -26,7 +26,7 @@ import torch
 
 KS = [10, 14, 16, 18]
 NS = [4096, 16384]
-MEMORY_LIMIT = 20 * 2**30  # bytes: skip a side whose N × K working set (≈ 5 float32 copies) exceeds this
+MEMORY_LIMIT = 16 * 2**30  # bytes: skip a side whose N × K working set (≈ 8 float32 copies, measured) exceeds this
 
 
 def _status_kib(field: str) -> int:
@@ -100,12 +100,14 @@ def matmul_seconds(n: int, repeats: int) -> float:
 
 
 def fits(impl: str, d: int, n: int) -> bool:
-    return impl == "lfq_kit" or 5 * 4 * n * 2**d <= MEMORY_LIMIT
+    return impl == "lfq_kit" or 8 * 4 * n * 2**d <= MEMORY_LIMIT
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--log2k", type=int, nargs="+", default=KS, help="vocabulary sizes as log2 K")
+    parser.add_argument("--tokens", type=int, nargs="+", default=NS, help="token counts N")
     parser.add_argument("--child", nargs=3, metavar=("IMPL", "D", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -114,21 +116,23 @@ def main() -> None:
         return
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    mm = {n: matmul_seconds(n, 5) for n in NS}
+    mm = {n: matmul_seconds(n, 5) for n in args.tokens}
     for n, s in mm.items():
         print(f"reference float32 (512 x {n}) @ ({n} x 512): {s * 1e3:.1f} ms")
     header = f"{'K':>6} {'N':>6} | {'lfq-kit s':>9} {'MiB':>7} {'x matmul':>8} | {'vqp s':>8} {'MiB':>7} | {'speed-up':>8}"
     print(header)
     print("-" * len(header))
-    for d in KS:
-        for n in NS:
+    for d in args.log2k:
+        for n in args.tokens:
             row = {}
             for impl in ("lfq_kit", "vqp"):
                 if not fits(impl, d, n):
                     row[impl] = None
                     continue
                 cmd = [sys.executable, __file__, "--repeats", str(args.repeats), "--child", impl, str(d), str(n)]
-                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                out = subprocess.run(cmd, capture_output=True, text=True)
+                if out.returncode != 0:  # e.g. killed for memory
+                    raise RuntimeError(f"{impl} at K=2^{d}, N={n} failed ({out.returncode}): {out.stderr[-500:]}")
                 row[impl] = json.loads(out.stdout.strip().splitlines()[-1])
             ours, theirs = row["lfq_kit"], row["vqp"]
             vqp = f"{theirs['seconds']:8.3f} {theirs['peak_bytes'] / 2**20:7.0f}" if theirs else f"{'skipped (N*K too large)':>16}"
