@@ -1,9 +1,12 @@
-"""Miniature datasets in their real on-disk formats, built once per session from the real sample clips.
+"""Miniature datasets in their real on-disk formats, built once per session from the real sample clips
+(and, for image folders, scikit-image's bundled photos).
 
 UCF-101 tree: 4 classes × 3 videos of 36 frames (GOP 12; the Biking videos have B-frames, whose AVI
 timestamps start at 1) and one 12-frame video; one bad file of each kind in fold 1's training list: empty,
 truncated (the first half of a valid file), a text file named .avi, and a file whose frames 4-23 cannot be
 decoded (the probe decodes frames 0 and 24-35 only, so only reading a clip finds it).
+
+Kinetics, HMDB-51, Something-Something-v2 and ImageNet-style trees: see dataset_trees.py.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import av
 import numpy as np
 import pytest
 
+import dataset_trees
 from video_fixtures import FRAMES, UCF_CLASSES, UCF_FOLDERS, break_frames, sample_clip, write_avi
 
 
@@ -85,3 +89,26 @@ def ucf_tree(tmp_path_factory, source_frames) -> UcfTree:
     # Fold 3: the test list is missing.
     (lists / "trainlist03.txt").write_text(crlf(f"{listed(p)} {lab + 1}" for p, lab in train_good), newline="")
     return UcfTree(root, train1, test, bad, rel("ApplyEyeMakeup", 3), short)
+
+
+@pytest.fixture(scope="session")
+def kinetics_tree(tmp_path_factory, source_frames) -> dataset_trees.KineticsTree:
+    return dataset_trees.build_kinetics(tmp_path_factory.mktemp("kinetics400"), source_frames)
+
+
+@pytest.fixture(scope="session")
+def hmdb_tree(tmp_path_factory, source_frames) -> dataset_trees.HmdbTree:
+    return dataset_trees.build_hmdb(tmp_path_factory.mktemp("hmdb51"), source_frames)
+
+
+@pytest.fixture(scope="session")
+def ssv2_tree(tmp_path_factory, source_frames) -> dataset_trees.Ssv2Tree:
+    codec = dataset_trees.webm_codec()
+    if codec is None:
+        pytest.skip("this PyAV build has no WebM encoder (libvpx-vp9 or libvpx), so no .webm test files can be made")
+    return dataset_trees.build_ssv2(tmp_path_factory.mktemp("ssv2"), source_frames, codec)
+
+
+@pytest.fixture(scope="session")
+def image_tree(tmp_path_factory) -> dataset_trees.ImageTree:
+    return dataset_trees.build_image_folder(tmp_path_factory.mktemp("imagenet"))

@@ -1,9 +1,11 @@
-"""Clip transforms: layout (3, T, H, W), float32 in [−1, 1], exact crops, antialiasing, flips."""
+"""Clip transforms: layout (3, T, H, W), float32 in [−1, 1], exact crops, random resized crops, antialiasing,
+flips."""
 
+import pytest
 import torch
 
 from lfq_kit.data import ClipTransform
-from lfq_kit.data.transforms import resize, square_crop, to_signed_unit
+from lfq_kit.data.transforms import random_resized_box, resize, square_crop, to_signed_unit
 
 
 def test_output_layout_dtype_and_range():
@@ -43,3 +45,23 @@ def test_flip_in_training_only():
     assert torch.equal(ClipTransform(32, train=True, flip_p=1.0)(frames), plain.flip(-1))
     assert torch.equal(ClipTransform(32, train=True, flip_p=0.0)(frames), plain)
     assert torch.equal(ClipTransform(32, train=False, flip_p=1.0)(frames), plain)
+
+
+def test_random_resized_box_covers_the_requested_area_fraction():
+    boxes = [random_resized_box(240, 320, (0.25, 0.5)) for _ in range(300)]
+    for top, left, h, w in boxes:
+        assert 0 <= top and top + h <= 240 and 0 <= left and left + w <= 320
+        assert 0.24 <= h * w / (240 * 320) <= 0.51 and 3 / 4 - 0.02 <= w / h <= 4 / 3 + 0.02
+    assert len({b[:2] for b in boxes}) > 100  # positions vary
+    assert random_resized_box(10, 1000, (0.9, 1.0)) is None  # no 3/4…4/3 box covers 90 % of a 1:100 frame
+
+
+def test_random_resized_crop_is_the_same_box_for_every_frame_and_training_only():
+    frame = torch.randint(0, 256, (1, 120, 160, 3), dtype=torch.uint8)
+    transform = ClipTransform(32, train=True, flip_p=0.0, crop_scale=(0.1, 0.3))
+    out = transform(frame.expand(4, -1, -1, -1))
+    assert out.shape == (3, 4, 32, 32) and all(torch.equal(out[:, 0], out[:, t]) for t in range(4))
+    evaluation = ClipTransform(32, train=False, crop_scale=(0.1, 0.3))
+    assert torch.equal(evaluation(frame), ClipTransform(32)(frame))  # evaluation: the centered square
+    with pytest.raises(ValueError, match="crop_scale"):
+        ClipTransform(32, crop_scale=(0.0, 1.0))

@@ -16,6 +16,10 @@ Bad-file policy (invariant 14):
   the ``VideoDecodeError`` propagates.
 
 Defaults: training skips, evaluation raises.
+
+With ``cache_frames=True`` each video is decoded once per process into a
+:class:`~lfq_kit.data.frame_cache.FrameCache` (short side resized to ``resolution``) and clips are cut from
+memory; see :mod:`lfq_kit.data.frame_cache` for how that differs from decoding each clip.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .decode import VideoDecodeError, read_frames
+from .frame_cache import FrameCache
 from .manifest import VideoEntry
 from .sampling import ClipSampler, SamplingMode, ShortClipPolicy
 from .skips import SkippedVideoWarning
@@ -87,6 +92,12 @@ class VideoClipDataset(Dataset):
         max_retries: consecutive failed clips tolerated for one item before giving up.
         flip_p: horizontal flip probability in training.
         decode_threads: decoder threads per clip read (1 suits DataLoader workers; 0: FFmpeg's choice).
+        cache_frames: decode each video once per process and keep its frames in memory, resized to a short
+            side of ``resolution`` (see :mod:`lfq_kit.data.frame_cache`); for small datasets.
+
+    Attributes:
+        frame_cache: the process's :class:`~lfq_kit.data.frame_cache.FrameCache`, None without
+            ``cache_frames``.
 
     Raises:
         VideoDecodeError: ``on_error="raise"`` and an entry is unreadable.
@@ -109,6 +120,7 @@ class VideoClipDataset(Dataset):
         max_retries: int = 10,
         flip_p: float = 0.5,
         decode_threads: int = 1,
+        cache_frames: bool = False,
     ) -> None:
         self.train = train
         self.on_error: OnError = on_error or ("skip" if train else "raise")
@@ -139,6 +151,7 @@ class VideoClipDataset(Dataset):
         self.sampler = ClipSampler(num_frames, fps, frames_per_clip, frame_stride, target_fps, short_clip,
                                    sampling, clips_per_video, clips_per_epoch)
         self.transform = ClipTransform(resolution, train=train, flip_p=flip_p)
+        self.frame_cache = FrameCache(resolution, decode_threads) if cache_frames else None
         self._known_bad: dict[int, str] = {}  # training, per process: videos that failed, not decoded again
 
     def __len__(self) -> int:
@@ -162,7 +175,10 @@ class VideoClipDataset(Dataset):
             reason = self._known_bad.get(video)
             if reason is None:
                 try:
-                    clip = read_frames(entry.path, frames, entry.info.start_pts, self.decode_threads)
+                    if self.frame_cache is not None:
+                        clip = self.frame_cache.clip(entry, frames)
+                    else:
+                        clip = read_frames(entry.path, frames, entry.info.start_pts, self.decode_threads)
                 except VideoDecodeError as err:
                     if self.on_error == "raise":
                         raise

@@ -4,6 +4,12 @@ A dataset subclass says where its files are (:attr:`ClipDataModule.root`), which
 and evaluation splits (:meth:`~ClipDataModule.train_items`, :meth:`~ClipDataModule.eval_items`) and sets
 ``num_classes`` and ``class_names`` in ``__init__``; everything else lives here.
 
+Listed files that do not exist are unreadable files like any other (left out with a warning naming each in
+training, an error in evaluation), unless the subclass sets :attr:`ClipDataModule.drop_missing`: then they
+are left out of both splits with one :class:`~lfq_kit.data.skips.MissingVideosWarning` per split giving
+their number and a few names (Kinetics, where every copy lacks some clips). Either way a split none of whose
+files exist is an error: the root is wrong.
+
 Batches are dicts (see :func:`~lfq_kit.data.clips.collate_clips`): ``video`` float32 ``(B, 3, T, H, W)``
 in [−1, 1] with ``H = W = resolution``, ``label`` int64 ``(B,)``, plus ``index``, ``frame_indices``,
 ``video_id``, ``skipped`` and ``skip_reasons``.
@@ -11,6 +17,7 @@ in [−1, 1] with ``H = W = resolution``, ``label`` int64 ``(B,)``, plus ``index
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +26,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from .clips import OnError, VideoClipDataset, collate_clips
-from .manifest import VideoEntry, VideoItem, build_manifest
+from .manifest import MISSING, VideoEntry, VideoItem, build_manifest
 from .sampling import ShortClipPolicy
-from .skips import SkipLog
+from .skips import MissingVideosWarning, SkipLog
 
 __all__ = ["ClipDataModule"]
 
 
 def _check_present(entries: list[VideoEntry], root: Path, split: str) -> None:
     """A split none of whose files exist means a wrong root, not bad files: say so instead of skipping all."""
-    if entries and all(e.reason == "file not found" for e in entries):
+    if entries and all(e.reason == MISSING for e in entries):
         raise FileNotFoundError(
             f"none of the {len(entries)} {split} videos exist under {root}, e.g. {entries[0].video_id!r}; "
             "is the dataset root right and fully extracted?"
@@ -57,16 +64,25 @@ class ClipDataModule(L.LightningDataModule):
         pin_memory: pin batches in page-locked memory (only when CUDA is available).
         persistent_workers: keep workers alive between epochs (only with ``num_workers > 0``).
         decode_threads: decoder threads per clip read (1 suits workers; 0: FFmpeg's choice).
+        cache_frames: in training, decode each video once per process and cut clips from memory (frames
+            resized to a short side of ``resolution``, uint8); for small datasets, see
+            :mod:`lfq_kit.data.frame_cache`. Validation and test always decode each clip, so their metrics do
+            not depend on this flag.
 
     Attributes:
         num_classes, class_names: set by subclasses in ``__init__``.
         skip_log: the :class:`~lfq_kit.data.skips.SkipLog` fed by every batch (``on_after_batch_transfer``).
+        missing: split (``"training"``, ``"evaluation"``) → video ids of listed files that do not exist and
+            were left out (only with :attr:`drop_missing`).
     """
 
     #: Short dataset name, part of the manifest cache file name.
     name = "videos"
     #: Whether the manifest may be cached in the dataset root.
     cache_in_root = True
+    #: Leave listed files that do not exist out of both splits with one warning (see the module docstring)
+    #: instead of treating them as unreadable.
+    drop_missing = False
 
     def __init__(
         self,
@@ -84,6 +100,7 @@ class ClipDataModule(L.LightningDataModule):
         pin_memory: bool = True,
         persistent_workers: bool = False,
         decode_threads: int = 1,
+        cache_frames: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1 or num_workers < 0:
@@ -102,9 +119,11 @@ class ClipDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers
         self.decode_threads = decode_threads
+        self.cache_frames = cache_frames
         self.num_classes = 0
         self.class_names: list[str] = []
         self.skip_log = SkipLog()
+        self.missing: dict[str, list[str]] = {}
         self.train_set: VideoClipDataset | None = None
         self.val_set: VideoClipDataset | None = None
 
@@ -126,11 +145,12 @@ class ClipDataModule(L.LightningDataModule):
     def make_train_set(self, entries: list[VideoEntry]) -> VideoClipDataset:
         """The training dataset over ``entries`` (override to change the sampling)."""
         return VideoClipDataset(entries, sampling="random", train=True, flip_p=0.5 if self.random_flip else 0.0,
-                                **self._clip_args())
+                                **self._clip_args(train=True))
 
     # --- shared machinery ---------------------------------------------------------------------------
 
-    def _clip_args(self) -> dict[str, Any]:
+    def _clip_args(self, train: bool = False) -> dict[str, Any]:
+        """Arguments of :class:`VideoClipDataset` shared by both splits; the frame cache is for training only."""
         return {
             "frames_per_clip": self.frames_per_clip,
             "frame_stride": self.frame_stride,
@@ -138,10 +158,25 @@ class ClipDataModule(L.LightningDataModule):
             "target_fps": self.target_fps,
             "short_clip": self.short_clip,
             "decode_threads": self.decode_threads,
+            "cache_frames": self.cache_frames and train,
         }
 
     def _manifest(self, items: list[VideoItem]) -> list[VideoEntry]:
         return build_manifest(self.root, items, self.name, self.manifest_dir, prefer_root=self.cache_in_root)
+
+    def _present(self, entries: list[VideoEntry], split: str) -> list[VideoEntry]:
+        """``entries`` without missing files when :attr:`drop_missing` is set (one warning per split)."""
+        if not self.drop_missing:
+            return entries
+        missing = [e.video_id for e in entries if e.reason == MISSING]
+        if missing and split not in self.missing:
+            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+            warnings.warn(
+                f"{len(missing)} of the {len(entries)} {split} videos listed are missing under {self.root} and "
+                f"left out: {shown}", MissingVideosWarning, stacklevel=3,
+            )
+        self.missing[split] = missing
+        return [e for e in entries if e.reason != MISSING]
 
     def prepare_data(self) -> None:
         """Probe every video once (local rank 0) so that ``setup`` on every rank reads the cached manifest."""
@@ -155,12 +190,12 @@ class ClipDataModule(L.LightningDataModule):
         _check_present(entries[: len(train_items)], self.root, "training")
         _check_present(entries[len(train_items):], self.root, "evaluation")
         if stage in ("fit", None) and self.train_set is None:
-            self.train_set = self.make_train_set(entries[: len(train_items)])
+            self.train_set = self.make_train_set(self._present(entries[: len(train_items)], "training"))
             self.skip_log.exclude(self.train_set.excluded)
         if stage in ("fit", "validate", "test", None) and self.val_set is None:
             self.val_set = VideoClipDataset(
-                entries[len(train_items):], sampling="uniform", clips_per_video=self.clips_per_video, train=False,
-                on_error=self.eval_on_error, **self._clip_args()
+                self._present(entries[len(train_items):], "evaluation"), sampling="uniform",
+                clips_per_video=self.clips_per_video, train=False, on_error=self.eval_on_error, **self._clip_args()
             )
             self.skip_log.exclude(self.val_set.excluded)
 

@@ -1,5 +1,5 @@
-"""Reading video files with PyAV: a header probe (:func:`probe_video`) and frame-accurate clip reads
-(:func:`read_frames`).
+"""Reading video files with PyAV: a header probe (:func:`probe_video`), frame-accurate clip reads
+(:func:`read_frames`) and one-pass whole-video reads (:func:`read_video`, for the in-memory frame cache).
 
 Frames are addressed by **index**: the ``i``-th frame in presentation order, counted from the first decoded
 frame. A decoded frame's index is ``round((pts − start_pts) · time_base · fps)`` with the stream's average
@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import av
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["VideoDecodeError", "VideoInfo", "probe_video", "read_frames"]
+__all__ = ["VideoDecodeError", "VideoInfo", "probe_video", "read_frames", "read_video"]
 
 # Anything PyAV or the OS raises for a file that cannot be read as video.
 _DECODER_ERRORS = (av.FFmpegError, OSError, ValueError)
@@ -249,3 +249,66 @@ def read_frames(
     except _DECODER_ERRORS as err:
         raise VideoDecodeError(path, str(err) or type(err).__name__) from err
     return torch.from_numpy(np.stack(frames)[inverse])
+
+
+def read_video(
+    path: str | os.PathLike,
+    num_frames: int,
+    start_pts: int | None = None,
+    threads: int = 1,
+    map_frame: Callable[[np.ndarray], Tensor] | None = None,
+) -> Tensor:
+    """Decode frames ``0 … num_frames − 1`` of ``path`` in one pass from the start, mapping each as it comes.
+
+    Frame ``i`` is the frame :func:`read_frames` returns for index ``i`` (same indexing, same variable-frame-rate
+    rule, same frame size), but only one decoded frame is held at full size at a time: ``map_frame`` (e.g. a
+    resize) runs on each RGB frame before it is kept, so a long high-resolution video can be held small.
+
+    Args:
+        path: video file.
+        num_frames: frames to return (:attr:`VideoInfo.num_frames`); decoding stops after the last one.
+        start_pts: the stream's first presentation timestamp (None: the first decoded frame's).
+        threads: decoder threads (1: none; 0: FFmpeg's choice).
+        map_frame: uint8 ``(H, W, 3)`` RGB array → tensor, applied once per output frame (None: as is).
+
+    Returns:
+        ``map_frame``'s outputs stacked on a new first dimension: uint8 ``(num_frames, H, W, 3)`` by default.
+
+    Raises:
+        VideoDecodeError: the file cannot be opened, a frame fails to decode, or the stream ends before
+            frame ``num_frames − 1``.
+        ValueError: ``num_frames < 1``.
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    path = os.fspath(path)
+    convert = map_frame or torch.from_numpy
+    out: list[Tensor] = []
+    try:
+        container, stream = _open_video(path, threads)
+        with container:
+            size: dict[str, int] = {}
+            prev: av.VideoFrame | None = None
+            prev_mapped: Tensor | None = None  # prev converted, when a gap needed it
+            last = -1
+            for index, frame in _positions(container, stream, start_pts):
+                if prev is None:
+                    if index > 0:
+                        raise ValueError(f"the first decoded frame has index {index}, not 0")
+                    size = {"width": frame.width, "height": frame.height}
+                # Indices no frame maps to (variable frame rate) show the previous frame, as in read_frames.
+                while len(out) < min(index, num_frames):
+                    if prev_mapped is None:
+                        prev_mapped = convert(prev.to_ndarray(format="rgb24", **size))
+                    out.append(prev_mapped)
+                if len(out) == index < num_frames:
+                    out.append(convert(frame.to_ndarray(format="rgb24", **size)))
+                    prev_mapped = out[-1]
+                else:
+                    prev_mapped = None
+                if len(out) == num_frames:
+                    return torch.stack(out)
+                prev, last = frame, index
+            raise ValueError(f"decoding ended after frame {last}, before frame {num_frames - 1}")
+    except _DECODER_ERRORS as err:
+        raise VideoDecodeError(path, str(err) or type(err).__name__) from err

@@ -28,9 +28,12 @@ from typing import Sequence
 
 from .decode import VideoDecodeError, VideoInfo, probe_video
 
-__all__ = ["VideoEntry", "VideoItem", "build_manifest", "default_cache_dir", "manifest_path"]
+__all__ = ["MISSING", "VideoEntry", "VideoItem", "build_manifest", "default_cache_dir", "manifest_path"]
 
 log = logging.getLogger(__name__)
+
+#: The :attr:`VideoEntry.reason` of a listed file that does not exist.
+MISSING = "file not found"
 
 _FORMAT = "lfq_kit.manifest"
 _VERSION = 1
@@ -148,7 +151,7 @@ def build_manifest(
             :func:`~lfq_kit.data.decode.probe_video`).
         workers: probing threads (PyAV releases the GIL while demuxing and decoding).
 
-    A missing file gets ``info=None`` and reason "file not found"; it is not cached.
+    A missing file gets ``info=None`` and reason :data:`MISSING` ("file not found"); it is not cached.
     """
     root = Path(root).resolve()
     cache_file = manifest_path(root, name, manifest_dir, prefer_root)
@@ -177,7 +180,7 @@ def build_manifest(
     for item in items:
         path = str(root / item.path)
         if stats[item.path] is None:
-            entries.append(VideoEntry(path, item.label, item.path, None, "file not found"))
+            entries.append(VideoEntry(path, item.label, item.path, None, MISSING))
             continue
         record = records[item.path]
         info = VideoInfo(**record["info"]) if record["info"] is not None else None

@@ -20,13 +20,17 @@ from typing import Any, Mapping
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-__all__ = ["SkipLog", "SkippedFilesReport", "SkippedVideoWarning"]
+__all__ = ["MissingVideosWarning", "SkipLog", "SkippedFilesReport", "SkippedVideoWarning"]
 
 log = logging.getLogger(__name__)
 
 
 class SkippedVideoWarning(UserWarning):
     """A video was left out or skipped because it cannot be read."""
+
+
+class MissingVideosWarning(SkippedVideoWarning):
+    """Listed videos do not exist and were left out (datasets where that is normal, e.g. Kinetics)."""
 
 
 class SkipLog:
@@ -47,7 +51,7 @@ class SkipLog:
     def record(self, path: str, reason: str) -> None:
         """Count one skipped clip of ``path``; the first time a file fails, warn with its name and reason."""
         if path not in self.reasons and path not in self.excluded:
-            warnings.warn(f"skipped unreadable video {path}: {reason}", SkippedVideoWarning, stacklevel=2)
+            warnings.warn(f"skipped unreadable file {path}: {reason}", SkippedVideoWarning, stacklevel=2)
         self.reasons.setdefault(path, reason)
         self._epoch[path] += 1
         self.total += 1

@@ -138,10 +138,11 @@ class UCF101DataModule(ClipDataModule):
         pin_memory: bool = True,
         persistent_workers: bool = False,
         decode_threads: int = 1,
+        cache_frames: bool = False,
     ) -> None:
         super().__init__(frames_per_clip, frame_stride, resolution, batch_size, num_workers, clips_per_video,
                          target_fps, short_clip, random_flip, eval_on_error, manifest_dir, pin_memory,
-                         persistent_workers, decode_threads)
+                         persistent_workers, decode_threads, cache_frames)
         self.save_hyperparameters()
         if fold not in (1, 2, 3):
             raise ValueError(f"UCF-101 fold must be 1, 2 or 3, got {fold}")
