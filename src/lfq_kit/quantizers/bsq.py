@@ -14,15 +14,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..registry import QUANTIZERS
-from .base import Quantizer, QuantizerOutput, straight_through
-from .entropy import binary_entropy, code_entropy
-from .lfq import annealed_weight, bits_to_indices, indices_to_bits
+from .base import QuantizerOutput, straight_through
+from .binary import BinaryQuantizer, bits_to_indices, indices_to_bits
 
 __all__ = ["BSQ"]
 
 
 @QUANTIZERS.register
-class BSQ(Quantizer):
+class BSQ(BinaryQuantizer):
     """Binary spherical quantizer: ``u = z/‖z‖``, ``q = sign(u)/√dim``, vocabulary ``2^dim``.
 
     Forward: ``z`` of shape ``(B, dim, *S)``, any float dtype (fp32, bf16, fp16; under autocast or not).
@@ -72,23 +71,11 @@ class BSQ(Quantizer):
         entropy_anneal_factor: float = 3.0,
         entropy_anneal_steps: int = 2000,
     ) -> None:
-        super().__init__()
-        if not 1 <= dim <= 62:
-            raise ValueError(f"BSQ dim must be in [1, 62] (int64 indices), got {dim}")
-        self.dim = dim
-        self.codebook_size = 2**dim
-        self.entropy_weight = entropy_weight
-        self.commitment_weight = commitment_weight
-        self.diversity_gamma = diversity_gamma
-        self.inv_temperature = inv_temperature
-        self.entropy_group_size = entropy_group_size
-        self.entropy_anneal_factor = entropy_anneal_factor
-        self.entropy_anneal_steps = entropy_anneal_steps
+        super().__init__(
+            dim, entropy_weight, commitment_weight, diversity_gamma, inv_temperature, entropy_group_size,
+            entropy_anneal_factor, entropy_anneal_steps,
+        )  # fmt: skip
         self._scale = 1.0 / math.sqrt(dim)
-
-    def current_entropy_weight(self) -> Tensor:
-        """The entropy weight at the current step (after annealing)."""
-        return annealed_weight(self.entropy_weight, self.step, self.entropy_anneal_factor, self.entropy_anneal_steps)
 
     def _bits_to_codes(self, bits: Tensor) -> Tensor:
         """``(B, dim, *S)`` bool → float32 codes ``±1/√dim``; shared by forward and lookup."""
@@ -104,17 +91,8 @@ class BSQ(Quantizer):
             commitment = (u - q).pow(2).mean()
             # log p(bit_i = 1) − log p(bit_i = 0) = κ⟨u, c⁺ − c⁻⟩ = 2κ u_i / √d.
             logits = (2.0 * self.inv_temperature * self._scale) * u.movedim(1, -1).reshape(-1, self.dim)
-            per_sample = binary_entropy(logits).sum(-1).mean()
-            batch = code_entropy(logits, self.entropy_group_size)
-            entropy_penalty = per_sample - self.diversity_gamma * batch
-            loss = self.commitment_weight * commitment + self.current_entropy_weight() * entropy_penalty
+            loss, metrics = self.penalized_loss(logits, commitment)
             quantized = straight_through(u, q)
-        metrics = {
-            "per_sample_entropy": per_sample.detach(),
-            "batch_entropy": batch.detach(),
-            "commitment": commitment.detach(),
-            "entropy_penalty": entropy_penalty.detach(),
-        }
         return QuantizerOutput(quantized.to(z.dtype), indices, loss, metrics)
 
     def indices_to_codes(self, indices: Tensor) -> Tensor:

@@ -10,38 +10,14 @@ import torch
 from torch import Tensor
 
 from ..registry import QUANTIZERS
-from .base import Quantizer, QuantizerOutput, straight_through
-from .entropy import binary_entropy, code_entropy
+from .base import QuantizerOutput, straight_through
+from .binary import BinaryQuantizer, annealed_weight, bits_to_indices, indices_to_bits
 
 __all__ = ["LFQ", "annealed_weight", "bits_to_indices", "indices_to_bits"]
 
 
-def annealed_weight(weight: float, step: Tensor, factor: float, steps: int) -> Tensor:
-    """``weight · factor`` at step 0, decaying linearly to ``weight`` at ``steps`` (constant after).
-
-    Open-MAGVIT2's entropy annealing (reference Sec. 1); ``steps == 0`` or ``factor == 1`` disables it.
-    Tensor arithmetic on the step buffer, so no device sync per forward.
-    """
-    if steps <= 0:
-        return torch.full_like(step, weight, dtype=torch.float32)
-    frac = (step.float() / steps).clamp(max=1.0)
-    return weight * (factor + (1.0 - factor) * frac)
-
-
-def bits_to_indices(bits: Tensor) -> Tensor:
-    """``(B, d, *S)`` bool → ``(B, *S)`` int64, ``index = Σ_i 2^i · bit_i`` (bit 0 is channel 0: LSB first)."""
-    weights = 1 << torch.arange(bits.shape[1], device=bits.device, dtype=torch.long)
-    return (bits.long() * weights.view(1, -1, *([1] * (bits.ndim - 2)))).sum(1)
-
-
-def indices_to_bits(indices: Tensor, dim: int) -> Tensor:
-    """``(B, *S)`` integer indices → ``(B, dim, *S)`` bool bits, LSB first; inverse of :func:`bits_to_indices`."""
-    shifts = torch.arange(dim, device=indices.device, dtype=torch.long).view(1, -1, *([1] * (indices.ndim - 1)))
-    return ((indices.long().unsqueeze(1) >> shifts) & 1).bool()
-
-
 @QUANTIZERS.register
-class LFQ(Quantizer):
+class LFQ(BinaryQuantizer):
     """Lookup-free quantizer: ``q(z)_i = +1 if z_i > 0 else −1``, vocabulary ``2^dim``.
 
     Forward: ``z`` of shape ``(B, dim, *S)``, any float dtype (fp32, bf16, fp16; under autocast or not).
@@ -83,22 +59,10 @@ class LFQ(Quantizer):
         entropy_anneal_factor: float = 3.0,
         entropy_anneal_steps: int = 2000,
     ) -> None:
-        super().__init__()
-        if not 1 <= dim <= 62:
-            raise ValueError(f"LFQ dim must be in [1, 62] (int64 indices), got {dim}")
-        self.dim = dim
-        self.codebook_size = 2**dim
-        self.entropy_weight = entropy_weight
-        self.commitment_weight = commitment_weight
-        self.diversity_gamma = diversity_gamma
-        self.inv_temperature = inv_temperature
-        self.entropy_group_size = entropy_group_size
-        self.entropy_anneal_factor = entropy_anneal_factor
-        self.entropy_anneal_steps = entropy_anneal_steps
-
-    def current_entropy_weight(self) -> Tensor:
-        """The entropy weight at the current step (after annealing)."""
-        return annealed_weight(self.entropy_weight, self.step, self.entropy_anneal_factor, self.entropy_anneal_steps)
+        super().__init__(
+            dim, entropy_weight, commitment_weight, diversity_gamma, inv_temperature, entropy_group_size,
+            entropy_anneal_factor, entropy_anneal_steps,
+        )  # fmt: skip
 
     def forward(self, z: Tensor) -> QuantizerOutput:
         self.check_input(z)
@@ -110,16 +74,7 @@ class LFQ(Quantizer):
             commitment = (z32 - q.float()).pow(2).mean()
             # Per-bit logits of p(c|z): −κ‖z−c‖² differs by 4κ·z_i between c_i = +1 and c_i = −1.
             logits = (4.0 * self.inv_temperature) * z32.movedim(1, -1).reshape(-1, self.dim)
-            per_sample = binary_entropy(logits).sum(-1).mean()
-            batch = code_entropy(logits, self.entropy_group_size)
-            entropy_penalty = per_sample - self.diversity_gamma * batch
-            loss = self.commitment_weight * commitment + self.current_entropy_weight() * entropy_penalty
-        metrics = {
-            "per_sample_entropy": per_sample.detach(),
-            "batch_entropy": batch.detach(),
-            "commitment": commitment.detach(),
-            "entropy_penalty": entropy_penalty.detach(),
-        }
+            loss, metrics = self.penalized_loss(logits, commitment)
         return QuantizerOutput(straight_through(z, q), indices, loss, metrics)
 
     def indices_to_codes(self, indices: Tensor) -> Tensor:
