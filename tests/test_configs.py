@@ -47,6 +47,20 @@ def resnet50_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def mini_imagenet(tmp_path_factory) -> Path:
+    """ImageFolder layout with real photos from scikit-image: two classes in train/ and val/."""
+    import skimage.data
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("imagenet")
+    for split in ("train", "val"):
+        for cls, photo in (("cat", skimage.data.chelsea()), ("coffee", skimage.data.coffee())):
+            (root / split / cls).mkdir(parents=True)
+            Image.fromarray(photo).save(root / split / cls / f"{cls}_{split}.JPEG")
+    return root
+
+
 def instantiate(*args: str) -> LfqKitCLI:
     return LfqKitCLI(args=list(args), run=False)
 
@@ -60,6 +74,38 @@ def test_ucf101_config_instantiates_the_paper_model(mini_ucf):
     assert model.hparams.ema_decay == 0.999 and model.hparams.disc_start == 20000
     assert cli.datamodule.num_classes == 2
     assert cli.trainer.max_steps == 1_000_000 and model.steps_per_batch == 2
+
+
+def test_imagenet_config_trains_one_step_on_images(mini_imagenet, tmp_path):
+    cli = instantiate("-c", str(CONFIGS / "imagenet.yaml"), f"--data.init_args.root={mini_imagenet}")
+    assert cli.model.quantizer.codebook_size == 2**18
+    assert cli.model.encoder.latent_shape(1, 128, 128) == (1, 16, 16)
+    assert cli.datamodule.num_classes == 2
+    small = [f"--model.init_args.{part}.init_args.{k}={v}" for part in ("encoder", "decoder")
+             for k, v in (("base_channels", 8), ("num_res_blocks", 1), ("num_groups", 4))]  # fmt: skip
+    cli = LfqKitCLI(
+        args=[
+            "fit", "-c", str(CONFIGS / "imagenet.yaml"), f"--data.init_args.root={mini_imagenet}",
+            "--data.init_args.resolution=32", "--data.init_args.batch_size=2", "--data.init_args.num_workers=0",
+            *small, "--model.init_args.discriminator.init_args.base_channels=8",
+            "--model.init_args.perceptual_loss=null", "--model.init_args.disc_start=0",
+            "--trainer.max_steps=2", "--trainer.precision=32", "--trainer.strategy=auto", "--trainer.devices=1",
+            "--trainer.accelerator=cpu", "--trainer.limit_val_batches=1", "--trainer.val_check_interval=1",
+            f"--trainer.default_root_dir={tmp_path}", f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )  # fmt: skip
+    assert cli.model.generator_step == 1
+    for key in ("train/reconstruction", "train/discriminator", "val/psnr"):
+        assert torch.isfinite(cli.trainer.callback_metrics[key]), key
+
+
+def test_quickstart_config_instantiates_on_the_sample_clips():
+    cli = instantiate("-c", str(CONFIGS / "quickstart.yaml"))
+    model, data = cli.model, cli.datamodule
+    assert model.encoder.latent_shape(17, 64, 64) == (5, 8, 8)  # the paper's compression at 64 x 64
+    assert model.quantizer.codebook_size == 2**18 and model.discriminator is None
+    assert type(data).__name__ == "SampleClipsDataModule" and data.resolution == 64 and data.cache_frames
 
 
 @pytest.mark.parametrize("ablation", ABLATIONS, ids=lambda p: str(p.relative_to(CONFIGS)))
