@@ -1,5 +1,6 @@
 """Every shipped config parses and instantiates; configs/ucf101.yaml trains a real step on a UCF-101 tree."""
 
+import json
 from pathlib import Path
 
 import av
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import timm
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from lfq_kit.cli import LfqKitCLI
 from lfq_kit.models import VideoTokenizer
@@ -161,3 +162,26 @@ def test_ucf101_config_trains_one_step_on_a_ucf101_tree(mini_ucf, resnet50_file,
         assert key in metrics and torch.isfinite(metrics[key]), key
     assert list((tmp_path / "ucf101_tokenizer").rglob("config.yaml"))  # resolved config saved with the run
     assert list((tmp_path / "ucf101_tokenizer").rglob("events.out.tfevents.*"))  # TensorBoard, with grids
+
+
+def test_predict_writes_the_tokens_of_both_splits(mini_ucf, tmp_path):
+    out = tmp_path / "tokens"
+    small = [f"--model.init_args.{part}.init_args.{k}={v}" for part in ("encoder", "decoder")
+             for k, v in (("base_channels", 8), ("num_res_blocks", 1), ("num_groups", 4))]  # fmt: skip
+    LfqKitCLI(
+        args=[
+            "predict", "-c", str(CONFIGS / "ucf101.yaml"), f"--data.init_args.root={mini_ucf}",
+            "--data.init_args.resolution=32", "--data.init_args.batch_size=1", "--data.init_args.num_workers=0",
+            "--data.init_args.clips_per_video=2", *small, "--model.init_args.discriminator=null",
+            "--model.init_args.perceptual_loss=null", "--trainer.precision=32", "--trainer.strategy=auto",
+            "--trainer.devices=1", "--trainer.accelerator=cpu", "--trainer.logger=false",
+            "--trainer.callbacks+=TokenWriter", f"--trainer.callbacks.output_dir={out}", "--return_predictions=false",
+        ]
+    )  # fmt: skip
+    for split, label in (("train", [0, 0, 1, 1]), ("val", [0, 0, 1, 1])):
+        index = json.loads((out / split / "index-rank0.json").read_text())
+        assert index["num_clips"] == 4 and index["grid"] == [5, 4, 4] and index["codebook_size"] == 2**18
+        shard = load_file(str(out / split / index["shards"][0]["file"]))
+        assert shard["indices"].shape == (4, 5, 4, 4) and shard["labels"].tolist() == label
+        assert shard["clip_starts"].tolist()[:2] == [0, 7]  # 24-frame videos, 2 evenly spaced 17-frame clips
+        assert index["shards"][0]["video_ids"][0].startswith("UCF-101/Biking/v_Biking_g0")

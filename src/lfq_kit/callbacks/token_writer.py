@@ -2,8 +2,11 @@
 
 Layout of ``output_dir`` (one set per rank, so multi-GPU prediction needs no gathering)::
 
-    tokens-rank0-00000.safetensors   indices (N, T', H', W') int32, labels (N,) int64, clip_starts (N,) int64
-    index-rank0.json                 {"codebook_size", "grid", "shards": [{"file", "video_ids", ...}]}
+    <split>/tokens-rank0-00000.safetensors   indices (N, T', H', W') int32, labels (N,), clip_starts (N,) int64
+    <split>/index-rank0.json                 {"codebook_size", "grid", "shards": [{"file", "video_ids", ...}]}
+
+``<split>`` names each prediction loader: the datamodule's ``predict_splits`` (``train``, ``val`` for the
+video data modules); with a single loader and no names the files go into ``output_dir`` itself.
 """
 
 from __future__ import annotations
@@ -27,6 +30,37 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+class _SplitShards:
+    """Pending clips and written shards of one prediction loader, in one folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.pending: list[dict[str, Any]] = []
+        self.shards: list[dict[str, Any]] = []
+        self.grid: list[int] | None = None
+
+    def flush(self, rank: int) -> None:
+        if not self.pending:
+            return
+        tensors = {key: torch.cat([p[key] for p in self.pending]) for key in ("indices", "labels", "clip_starts")}
+        name = f"tokens-rank{rank}-{len(self.shards):05d}.safetensors"
+        tmp = self.folder / (name + ".tmp")
+        save_file(tensors, str(tmp))
+        os.replace(tmp, self.folder / name)
+        video_ids = [v for p in self.pending for v in p["video_ids"]]
+        self.shards.append({"file": name, "num_clips": len(video_ids), "video_ids": video_ids})
+        self.pending = []
+
+    def write_index(self, rank: int, codebook_size: int) -> None:
+        index = {
+            "codebook_size": codebook_size,
+            "grid": self.grid,
+            "num_clips": sum(s["num_clips"] for s in self.shards),
+            "shards": self.shards,
+        }
+        _atomic_write_text(self.folder / f"index-rank{rank}.json", json.dumps(index, indent=1))
+
+
 class TokenWriter(BasePredictionWriter):
     """Collects ``predict_step`` outputs (``{"indices", "label", "video_id", "clip_start"}``) into
     safetensors shards of ``shard_size`` clips plus a JSON index naming each clip's video and label.
@@ -48,19 +82,31 @@ class TokenWriter(BasePredictionWriter):
         self._reset()
 
     def _reset(self) -> None:
-        self._pending: list[dict[str, Any]] = []
-        self._shards: list[dict[str, Any]] = []
-        self._grid: list[int] | None = None
+        self._splits: dict[int, _SplitShards] = {}
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._reset()
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
+    def _split(self, trainer: L.Trainer, dataloader_idx: int) -> _SplitShards:
+        if dataloader_idx not in self._splits:
+            names = getattr(trainer.datamodule, "predict_splits", None) if trainer.datamodule is not None else None
+            loaders = trainer.predict_dataloaders
+            num_loaders = len(loaders) if isinstance(loaders, (list, tuple)) else 1
+            if names is not None and len(names) == num_loaders:
+                folder = self.output_dir / names[dataloader_idx]
+            else:
+                folder = self.output_dir if num_loaders == 1 else self.output_dir / f"loader{dataloader_idx}"
+            folder.mkdir(parents=True, exist_ok=True)
+            self._splits[dataloader_idx] = _SplitShards(folder)
+        return self._splits[dataloader_idx]
+
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
         indices = prediction["indices"].detach().cpu()
         n = indices.shape[0]
-        self._grid = list(indices.shape[1:])
-        self._pending.append(
+        split = self._split(trainer, dataloader_idx)
+        split.grid = list(indices.shape[1:])
+        split.pending.append(
             {
                 "indices": indices.to(torch.int32),
                 "labels": torch.as_tensor(prediction.get("label", torch.full((n,), -1))).cpu().long().reshape(n),
@@ -68,27 +114,10 @@ class TokenWriter(BasePredictionWriter):
                 "video_ids": [str(v) for v in prediction.get("video_id", [""] * n)],
             }
         )
-        if sum(p["indices"].shape[0] for p in self._pending) >= self.shard_size:
-            self._flush(trainer.global_rank)
-
-    def _flush(self, rank: int) -> None:
-        if not self._pending:
-            return
-        tensors = {key: torch.cat([p[key] for p in self._pending]) for key in ("indices", "labels", "clip_starts")}
-        name = f"tokens-rank{rank}-{len(self._shards):05d}.safetensors"
-        tmp = self.output_dir / (name + ".tmp")
-        save_file(tensors, str(tmp))
-        os.replace(tmp, self.output_dir / name)
-        video_ids = [v for p in self._pending for v in p["video_ids"]]
-        self._shards.append({"file": name, "num_clips": len(video_ids), "video_ids": video_ids})
-        self._pending = []
+        if sum(p["indices"].shape[0] for p in split.pending) >= self.shard_size:
+            split.flush(trainer.global_rank)
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._flush(trainer.global_rank)
-        index = {
-            "codebook_size": int(pl_module.quantizer.codebook_size),
-            "grid": self._grid,
-            "num_clips": sum(s["num_clips"] for s in self._shards),
-            "shards": self._shards,
-        }
-        _atomic_write_text(self.output_dir / f"index-rank{trainer.global_rank}.json", json.dumps(index, indent=1))
+        for split in self._splits.values():
+            split.flush(trainer.global_rank)
+            split.write_index(trainer.global_rank, int(pl_module.quantizer.codebook_size))

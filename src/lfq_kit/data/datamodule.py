@@ -83,6 +83,8 @@ class ClipDataModule(L.LightningDataModule):
     #: Leave listed files that do not exist out of both splits with one warning (see the module docstring)
     #: instead of treating them as unreadable.
     drop_missing = False
+    #: Names of :meth:`predict_dataloader`'s loaders, in order (``TokenWriter`` writes one folder each).
+    predict_splits = ("train", "val")
 
     def __init__(
         self,
@@ -126,6 +128,7 @@ class ClipDataModule(L.LightningDataModule):
         self.missing: dict[str, list[str]] = {}
         self.train_set: VideoClipDataset | None = None
         self.val_set: VideoClipDataset | None = None
+        self.predict_sets: list[VideoClipDataset] | None = None
 
     # --- what a dataset subclass provides -------------------------------------------------------------
 
@@ -193,11 +196,21 @@ class ClipDataModule(L.LightningDataModule):
             self.train_set = self.make_train_set(self._present(entries[: len(train_items)], "training"))
             self.skip_log.exclude(self.train_set.excluded)
         if stage in ("fit", "validate", "test", None) and self.val_set is None:
-            self.val_set = VideoClipDataset(
-                self._present(entries[len(train_items):], "evaluation"), sampling="uniform",
-                clips_per_video=self.clips_per_video, train=False, on_error=self.eval_on_error, **self._clip_args()
-            )
-            self.skip_log.exclude(self.val_set.excluded)
+            self.val_set = self._eval_set(entries[len(train_items):], "evaluation")
+        if stage == "predict" and self.predict_sets is None:
+            self.predict_sets = [
+                self._eval_set(entries[: len(train_items)], "training"),
+                self._eval_set(entries[len(train_items):], "evaluation"),
+            ]
+
+    def _eval_set(self, entries: list[VideoEntry], split: str) -> VideoClipDataset:
+        """Evaluation-style clips of ``entries``: ``clips_per_video`` evenly spaced, center crop, no flip."""
+        dataset = VideoClipDataset(
+            self._present(entries, split), sampling="uniform", clips_per_video=self.clips_per_video,
+            train=False, on_error=self.eval_on_error, **self._clip_args()
+        )  # fmt: skip
+        self.skip_log.exclude(dataset.excluded)
+        return dataset
 
     def _loader(self, dataset: VideoClipDataset | None, train: bool) -> DataLoader:
         if dataset is None:
@@ -220,6 +233,13 @@ class ClipDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, train=False)
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        """Every video of both splits, evaluation-style (:attr:`predict_splits` names them in order): what
+        ``lfq-kit predict`` with :class:`~lfq_kit.callbacks.TokenWriter` turns into token shards."""
+        if self.predict_sets is None:
+            raise RuntimeError(f"{type(self).__name__}.setup('predict') must run before predict_dataloader()")
+        return [self._loader(dataset, train=False) for dataset in self.predict_sets]
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         # Runs in the main process for every batch: the one place skips reported by workers are warned/counted.

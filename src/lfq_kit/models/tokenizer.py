@@ -372,12 +372,14 @@ class VideoTokenizer(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.on_validation_epoch_end()
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """Token indices of a batch plus its identifiers, for :class:`lfq_kit.callbacks.TokenWriter`."""
         out = {"indices": self.encode(batch["video"])}
         for key in ("label", "video_id", "clip_start"):
             if key in batch:
                 out[key] = batch[key]
+        if "clip_start" not in out and "frame_indices" in batch:  # video data modules: first source frame
+            out["clip_start"] = batch["frame_indices"][:, 0]
         return out
 
 
