@@ -176,6 +176,7 @@ def test_predict_writes_the_tokens_of_both_splits(mini_ucf, tmp_path):
             "--model.init_args.perceptual_loss=null", "--trainer.precision=32", "--trainer.strategy=auto",
             "--trainer.devices=1", "--trainer.accelerator=cpu", "--trainer.logger=false",
             "--trainer.callbacks+=TokenWriter", f"--trainer.callbacks.output_dir={out}", "--return_predictions=false",
+            f"--trainer.default_root_dir={tmp_path}",
         ]
     )  # fmt: skip
     for split, label in (("train", [0, 0, 1, 1]), ("val", [0, 0, 1, 1])):
