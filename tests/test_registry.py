@@ -60,3 +60,13 @@ def test_entry_point_plugins_load_and_broken_ones_warn(monkeypatch):
     with pytest.warns(UserWarning, match="could not load widget plugin 'broken'"):
         assert reg.names() == ["OrderedDict"]
     assert reg.get("OrderedDict").__module__ == "collections"
+
+
+def test_plugin_whose_name_is_taken_warns(monkeypatch):
+    reg = Registry("widget", "lfq_kit.widgets")
+    OrderedDict = type("OrderedDict", (), {})  # a different class already holding the name
+    reg.register(OrderedDict)
+    clash = EntryPoint("ordered", "collections:OrderedDict", "lfq_kit.widgets")
+    monkeypatch.setattr("lfq_kit.registry.entry_points", lambda group: [clash] if group == "lfq_kit.widgets" else [])
+    with pytest.warns(UserWarning, match="skipped widget plugin 'ordered'.*already registered"):
+        assert reg.get("OrderedDict") is OrderedDict

@@ -94,8 +94,11 @@ class Registry(Generic[T]):
             except Exception as err:  # a broken third-party package must not break the CLI
                 warnings.warn(f"could not load {self.kind} plugin {ep.name!r} ({ep.value}): {err}", stacklevel=2)
                 continue
-            if inspect.isclass(obj) and obj.__name__ not in self._classes:
-                self.register(obj)
+            if inspect.isclass(obj):
+                try:
+                    self.register(obj)
+                except ValueError as err:  # its name is taken by another class: say so instead of dropping it
+                    warnings.warn(f"skipped {self.kind} plugin {ep.name!r} ({ep.value}): {err}", stacklevel=2)
 
     def __contains__(self, name: object) -> bool:
         self.load_plugins()

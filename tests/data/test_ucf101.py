@@ -106,3 +106,13 @@ def test_skips_in_worker_processes_are_warned_once_and_counted_per_epoch(ucf_tre
     summaries = [r.getMessage() for r in caplog.records if "unreadable file(s)" in r.getMessage()]
     assert len(summaries) == 2 and summaries[1].startswith("epoch 1: skipped 1 clip(s) from 1 unreadable file(s)")
     assert corrupt in summaries[1] and "3 unreadable file(s) were left out" in summaries[1]
+
+
+def test_predict_after_fit_on_the_same_datamodule(ucf_tree, tmp_path):
+    # trainer.fit(...) then trainer.predict(...) with one datamodule: setup("predict") must still build its sets.
+    dm = make(ucf_tree, tmp_path, eval_on_error="skip", frames_per_clip=5, resolution=16)
+    with pytest.warns(SkippedVideoWarning):
+        dm.setup("fit")
+        dm.setup("predict")
+    loaders = dm.predict_dataloader()
+    assert [len(loader.dataset) for loader in loaders] == [len(ucf_tree.train1) - 3, len(ucf_tree.test1)]

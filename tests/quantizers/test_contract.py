@@ -101,3 +101,19 @@ def test_first_argument_is_the_channel_count(name):
     q = QUANTIZERS.get(name)(6)
     assert q.dim == 6
     assert q(torch.randn(1, 6, 3)).quantized.shape == (1, 6, 3)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs", [("VQ", {"dim": 6, "codebook_size": 32, "codebook_dim": 3}), ("FSQ", {"dim": 6, "levels": [3, 4]})]
+)
+def test_projections_work_in_a_module_cast_to_bf16(name, kwargs):
+    # precision="bf16-true" casts every parameter to bf16; the float32 projections must not mix dtypes.
+    q = QUANTIZERS.get(name)(**kwargs).to(torch.bfloat16)
+    z = torch.randn(2, 6, 5, dtype=torch.bfloat16, requires_grad=True)
+    out = q(z)
+    (out.quantized.float().square().sum() + out.loss).backward()
+    assert out.quantized.dtype == torch.bfloat16 and torch.isfinite(out.loss)
+    assert q.project_in.weight.grad is not None and q.project_in.weight.grad.dtype == torch.bfloat16
+    q.eval()
+    out = q(z.detach())
+    assert torch.equal(out.quantized, q.indices_to_codes(out.indices).to(torch.bfloat16))

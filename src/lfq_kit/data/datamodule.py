@@ -186,7 +186,8 @@ class ClipDataModule(L.LightningDataModule):
         self._manifest(self.train_items() + self.eval_items())
 
     def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None and self.val_set is not None:
+        if (self.predict_sets is not None if stage == "predict" else
+                self.train_set is not None and self.val_set is not None):
             return
         train_items, eval_items = self.train_items(), self.eval_items()
         entries = self._manifest(train_items + eval_items)  # one cache read for both splits

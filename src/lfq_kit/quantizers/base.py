@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Quantizer", "QuantizerOutput", "straight_through"]
+__all__ = ["Quantizer", "QuantizerOutput", "linear32", "straight_through"]
 
 
 class QuantizerOutput(NamedTuple):
@@ -37,6 +37,13 @@ def straight_through(z: Tensor, q: Tensor) -> Tensor:
     for bit (invariant 8: ``quantized == indices_to_codes(indices)``).
     """
     return q + (z - z.detach())
+
+
+def linear32(layer: nn.Module, x: Tensor) -> Tensor:
+    """``layer(x)`` in float32 for an ``nn.Linear`` of any dtype (a model cast by ``precision="bf16-true"``)."""
+    if isinstance(layer, nn.Linear):
+        return nn.functional.linear(x, layer.weight.float(), None if layer.bias is None else layer.bias.float())
+    return layer(x)
 
 
 class Quantizer(nn.Module):

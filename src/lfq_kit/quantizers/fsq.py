@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..registry import QUANTIZERS
-from .base import Quantizer, QuantizerOutput, straight_through
+from .base import Quantizer, QuantizerOutput, linear32, straight_through
 
 __all__ = ["FSQ"]
 
@@ -94,13 +94,13 @@ class FSQ(Quantizer):
 
     def _to_output(self, codes: Tensor, shape: torch.Size) -> Tensor:
         """``(N, len(levels))`` codes → ``(B, dim, *S)`` float32 outputs; shared by forward and lookup."""
-        return self.project_out(codes).reshape(*shape, self.dim).movedim(-1, 1)
+        return linear32(self.project_out, codes).reshape(*shape, self.dim).movedim(-1, 1)
 
     def forward(self, z: Tensor) -> QuantizerOutput:
         self.check_input(z)
         shape = z.movedim(1, -1).shape[:-1]  # (B, *S)
         with torch.autocast(z.device.type, enabled=False):
-            x = self.project_in(z.float().movedim(1, -1).reshape(-1, self.dim))  # (N, len(levels))
+            x = linear32(self.project_in, z.float().movedim(1, -1).reshape(-1, self.dim))  # (N, len(levels))
             bounded = torch.tanh(x + self._shift) * self._half_l - self._offset
             # The clamp is a no-op for finite inputs (the bound guarantees the range); it keeps NaN
             # inputs from producing out-of-range indices.

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import QUANTIZERS
-from .base import Quantizer, QuantizerOutput, straight_through
+from .base import Quantizer, QuantizerOutput, linear32, straight_through
 
 __all__ = ["VQ"]
 
@@ -143,7 +143,7 @@ class VQ(Quantizer):
 
     def _to_output(self, q: Tensor, shape: torch.Size) -> Tensor:
         """``(N, codebook_dim)`` codes → ``(B, dim, *S)`` float32 outputs; shared by forward and lookup."""
-        return self.project_out(q).reshape(*shape, self.dim).movedim(-1, 1)
+        return linear32(self.project_out, q).reshape(*shape, self.dim).movedim(-1, 1)
 
     # -- training-time state updates ---------------------------------------------------------------
 
@@ -193,7 +193,7 @@ class VQ(Quantizer):
         self.check_input(z)
         shape = z.movedim(1, -1).shape[:-1]  # (B, *S)
         with torch.autocast(z.device.type, enabled=False):
-            x = self.project_in(z.float().movedim(1, -1).reshape(-1, self.dim))  # (N, codebook_dim)
+            x = linear32(self.project_in, z.float().movedim(1, -1).reshape(-1, self.dim))  # (N, codebook_dim)
             if self.use_l2_norm:
                 x = F.normalize(x, dim=-1)
             metrics: dict[str, Tensor] = {}
