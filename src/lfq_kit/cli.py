@@ -85,7 +85,7 @@ def _list_command(argv: Sequence[str]) -> int:
     registries: dict[str, Registry] = {"quantizers": QUANTIZERS, "backbones": BACKBONES}
     parser = argparse.ArgumentParser(prog="lfq-kit list", description="List registered components.")
     parser.add_argument("kind", nargs="?", choices=sorted(registries), help="which registry (default: all)")
-    parser.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'magvit2_*'")
+    parser.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'Magvit2*'")
     args = parser.parse_args(list(argv))
     for kind in [args.kind] if args.kind else sorted(registries):
         reg = registries[kind]

@@ -79,7 +79,7 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self, pattern: str = "*") -> list[str]:
-        """Sorted registered names matching the shell-style ``pattern`` (``"*"``, ``"magvit2_*"``)."""
+        """Sorted registered names matching the shell-style ``pattern`` (``"*"``, ``"Magvit2*"``)."""
         self.load_plugins()
         return sorted(n for n in self._classes if fnmatch.fnmatchcase(n, pattern))
 

@@ -89,6 +89,12 @@ def test_a_root_without_the_listed_videos_is_an_error_not_a_skip(tmp_path):
         UCF101DataModule(str(tmp_path), manifest_dir=str(tmp_path)).setup("fit")
 
 
+def test_an_empty_split_file_is_an_error_that_names_the_split(tmp_path):
+    write_lists(tmp_path, [])
+    with pytest.raises(ValueError, match=r"the training split under .* lists no video"):
+        UCF101DataModule(str(tmp_path), manifest_dir=str(tmp_path)).setup("fit")
+
+
 def test_skips_in_worker_processes_are_warned_once_and_counted_per_epoch(ucf_tree, tmp_path, caplog):
     # 17-frame clips of the 36-frame corrupt file always include one of its unreadable frames 4-23.
     dm = make(ucf_tree, tmp_path, frames_per_clip=17, resolution=16, batch_size=5, num_workers=2)

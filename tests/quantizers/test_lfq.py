@@ -203,3 +203,11 @@ def test_bad_input_errors():
         LFQ(6)(torch.ones(2, 6, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="dim"):
         LFQ(0)
+
+
+def test_large_dims_need_the_grouped_entropy():
+    with pytest.raises(ValueError, match="entropy_group_size"):
+        LFQ(40)
+    assert LFQ(40, entropy_group_size=10)(torch.randn(1, 40, 3)).indices.shape == (1, 3)
+    with pytest.raises(ValueError, match="entropy_group_size must be None or >= 1"):
+        LFQ(8, entropy_group_size=0)

@@ -34,8 +34,11 @@ __all__ = ["ClipDataModule"]
 
 
 def _check_present(entries: list[VideoEntry], root: Path, split: str) -> None:
-    """A split none of whose files exist means a wrong root, not bad files: say so instead of skipping all."""
-    if entries and all(e.reason == MISSING for e in entries):
+    """A split none of whose files exist means a wrong root, not bad files: say so instead of skipping all.
+    An empty split means an empty list or annotation file."""
+    if not entries:
+        raise ValueError(f"the {split} split under {root} lists no video: is its split or annotation file empty?")
+    if all(e.reason == MISSING for e in entries):
         raise FileNotFoundError(
             f"none of the {len(entries)} {split} videos exist under {root}, e.g. {entries[0].video_id!r}; "
             "is the dataset root right and fully extracted?"

@@ -42,11 +42,15 @@ def indices_to_bits(indices: Tensor, dim: int) -> Tensor:
     return ((indices.long().unsqueeze(1) >> shifts) & 1).bool()
 
 
+_MAX_EXACT_DIM = 28  # 2^28 float32 = 1 GiB for the mean code distribution
+
+
 class BinaryQuantizer(Quantizer):
     """Base of sign quantizers with an entropy penalty (LFQ, BSQ); see the subclasses for the arguments.
 
     Raises:
-        ValueError: ``dim`` outside ``[1, 62]`` (indices are int64).
+        ValueError: ``dim`` outside ``[1, 62]`` (indices are int64); ``dim > 28`` with the exact entropy
+            (its ``2^dim`` mean distribution would not fit: set ``entropy_group_size``); a group size < 1.
     """
 
     def __init__(
@@ -63,6 +67,13 @@ class BinaryQuantizer(Quantizer):
         super().__init__()
         if not 1 <= dim <= 62:
             raise ValueError(f"{type(self).__name__} dim must be in [1, 62] (int64 indices), got {dim}")
+        if entropy_group_size is None and dim > _MAX_EXACT_DIM:
+            raise ValueError(
+                f"{type(self).__name__}(dim={dim}): the exact batch entropy needs 2^{dim} floats; above dim "
+                f"{_MAX_EXACT_DIM} set entropy_group_size (e.g. 9) for the grouped entropy"
+            )
+        if entropy_group_size is not None and entropy_group_size < 1:
+            raise ValueError(f"entropy_group_size must be None or >= 1, got {entropy_group_size}")
         self.dim = dim
         self.codebook_size = 2**dim
         self.entropy_weight = entropy_weight
