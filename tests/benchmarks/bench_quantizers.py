@@ -24,27 +24,11 @@ import time
 
 import torch
 
+from rss import peak_rss, reset_peak_rss
+
 KS = [10, 14, 16, 18]
 NS = [4096, 16384]
 MEMORY_LIMIT = 16 * 2**30  # bytes: skip a side whose N × K working set (≈ 8 float32 copies, measured) exceeds this
-
-
-def _status_kib(field: str) -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_peak_rss() -> int:
-    """Reset the process's peak RSS (Linux ``clear_refs`` 5) and return the current RSS in bytes."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    return _status_kib("VmRSS") * 1024
-
-
-def peak_rss() -> int:
-    return _status_kib("VmHWM") * 1024
 
 
 def make_quantizer(impl: str, d: int):

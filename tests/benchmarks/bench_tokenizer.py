@@ -27,24 +27,13 @@ import time
 import torch
 import torch.nn.functional as F
 
+from rss import peak_rss, reset_peak_rss
+
 T, SIZE, BATCH = 17, 64, 2
 QUICKSTART = dict(base_channels=16, channel_multipliers=(1, 2, 2, 4), num_res_blocks=1,
                   temporal_downsample=(False, True, True), num_groups=8)  # fmt: skip
 THEIR_LAYERS = ("residual", "compress_space", "residual", "compress_space", "residual", "compress_space",
                 "compress_time", "compress_time")  # fmt: skip
-
-
-def _status_kib(field: str) -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_peak_rss() -> int:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    return _status_kib("VmRSS") * 1024
 
 
 class Ours(torch.nn.Module):
@@ -159,7 +148,7 @@ def run_side(side: str, init_dim: int, budget: float) -> dict:
         "step_s": statistics.median(times),
         "encode_fps": BATCH * T / t_enc,
         "decode_fps": BATCH * T / t_dec,
-        "peak_bytes": _status_kib("VmHWM") * 1024 - before,
+        "peak_bytes": peak_rss() - before,
     }
     if budget > 0:
         train, val = sample_clips()
