@@ -20,3 +20,19 @@ def _seed_and_argv(monkeypatch, tmp_path_factory):
     torch.manual_seed(0)
     # LightningCLI(args=...) warns when sys.argv also holds arguments (pytest's own here)
     monkeypatch.setattr(sys, "argv", ["lfq-kit"])
+
+
+# Tiny tensors run fastest on one thread: with several, OpenMP spin-waiting costs up to 10× on a busy
+# 2-core machine. The layer and backbone tests use only tiny tensors.
+_ONE_THREAD_DIRS = {"nn", "backbones"}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_for_tiny_tensors(request):
+    if request.node.path.parent.name not in _ONE_THREAD_DIRS:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
