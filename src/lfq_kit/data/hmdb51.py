@@ -19,10 +19,8 @@ import os
 import re
 from pathlib import Path
 
-from .clips import OnError
 from .datamodule import ClipDataModule
 from .manifest import VideoItem
-from .sampling import ShortClipPolicy
 
 __all__ = ["HMDB51DataModule", "read_hmdb_split"]
 
@@ -64,7 +62,8 @@ class HMDB51DataModule(ClipDataModule):
         fold: official split, 1, 2 or 3.
         video_dir: folder of the class folders of videos, relative to ``root`` or absolute.
         split_dir: folder of the split files, relative to ``root`` or absolute.
-        Other arguments: see :class:`~lfq_kit.data.datamodule.ClipDataModule`.
+        kwargs: the clip arguments of :class:`~lfq_kit.data.datamodule.ClipDataModule` (frames_per_clip,
+            resolution, batch_size, ...); LightningCLI lists them under this class too.
 
     Raises:
         FileNotFoundError: ``root``, the video or split folder, every split file of the fold, or the split
@@ -80,29 +79,9 @@ class HMDB51DataModule(ClipDataModule):
         fold: int = 1,
         video_dir: str = "videos",
         split_dir: str = "testTrainMulti_7030_splits",
-        frames_per_clip: int = 17,
-        frame_stride: int = 1,
-        resolution: int = 128,
-        batch_size: int = 8,
-        num_workers: int = 4,
-        clips_per_video: int = 1,
-        target_fps: float | None = None,
-        short_clip: ShortClipPolicy = "lower_stride",
-        random_flip: bool = True,
-        eval_on_error: OnError = "raise",
-        manifest_dir: str | None = None,
-        pin_memory: bool = True,
-        persistent_workers: bool = False,
-        decode_threads: int = 1,
-        cache_frames: bool = False,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            frames_per_clip=frames_per_clip, frame_stride=frame_stride, resolution=resolution,
-            batch_size=batch_size, num_workers=num_workers, clips_per_video=clips_per_video, target_fps=target_fps,
-            short_clip=short_clip, random_flip=random_flip, eval_on_error=eval_on_error, manifest_dir=manifest_dir,
-            pin_memory=pin_memory, persistent_workers=persistent_workers, decode_threads=decode_threads,
-            cache_frames=cache_frames,
-        )
+        super().__init__(**kwargs)
         self.save_hyperparameters()
         if fold not in (1, 2, 3):
             raise ValueError(f"HMDB-51 fold must be 1, 2 or 3, got {fold}")

@@ -31,10 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .clips import OnError
 from .datamodule import ClipDataModule
 from .manifest import VideoItem
-from .sampling import ShortClipPolicy
 
 __all__ = ["AnnotationFormat", "KineticsDataModule", "KineticsClip", "read_kinetics_csv", "read_video_list"]
 
@@ -196,7 +194,8 @@ class KineticsDataModule(ClipDataModule):
         train_dir, val_dir: directories of the training and validation clips (CSV format only), relative to
             ``root`` or absolute.
         class_list: file with one class name per line in label order (None: see the module docstring).
-        Other arguments: see :class:`~lfq_kit.data.datamodule.ClipDataModule`.
+        kwargs: the clip arguments of :class:`~lfq_kit.data.datamodule.ClipDataModule` (frames_per_clip,
+            resolution, batch_size, ...); LightningCLI lists them under this class too.
 
     Raises:
         FileNotFoundError: ``root``, an annotation file, the class list or (CSV format) a split directory is
@@ -217,29 +216,9 @@ class KineticsDataModule(ClipDataModule):
         train_dir: str = "train",
         val_dir: str = "val",
         class_list: str | None = None,
-        frames_per_clip: int = 17,
-        frame_stride: int = 1,
-        resolution: int = 128,
-        batch_size: int = 8,
-        num_workers: int = 4,
-        clips_per_video: int = 1,
-        target_fps: float | None = None,
-        short_clip: ShortClipPolicy = "lower_stride",
-        random_flip: bool = True,
-        eval_on_error: OnError = "raise",
-        manifest_dir: str | None = None,
-        pin_memory: bool = True,
-        persistent_workers: bool = False,
-        decode_threads: int = 1,
-        cache_frames: bool = False,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            frames_per_clip=frames_per_clip, frame_stride=frame_stride, resolution=resolution,
-            batch_size=batch_size, num_workers=num_workers, clips_per_video=clips_per_video, target_fps=target_fps,
-            short_clip=short_clip, random_flip=random_flip, eval_on_error=eval_on_error, manifest_dir=manifest_dir,
-            pin_memory=pin_memory, persistent_workers=persistent_workers, decode_threads=decode_threads,
-            cache_frames=cache_frames,
-        )
+        super().__init__(**kwargs)
         self.save_hyperparameters()
         if annotation_format not in ("auto", "csv", "list"):
             raise ValueError(f"annotation_format must be 'auto', 'csv' or 'list', got {annotation_format!r}")

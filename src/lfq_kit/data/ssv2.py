@@ -25,10 +25,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .clips import OnError
 from .datamodule import ClipDataModule
 from .manifest import VideoItem
-from .sampling import ShortClipPolicy
 
 __all__ = ["SomethingSomethingV2DataModule", "read_ssv2_labels", "template_key"]
 
@@ -87,7 +85,8 @@ class SomethingSomethingV2DataModule(ClipDataModule):
         labels_file: template → label id JSON.
         train_annotations, val_annotations: lists of ``{"id", "label", "template", "placeholders"}``.
         random_flip: horizontal flips in training; off by default (left/right classes, see above).
-        Other arguments: see :class:`~lfq_kit.data.datamodule.ClipDataModule`.
+        kwargs: the clip arguments of :class:`~lfq_kit.data.datamodule.ClipDataModule` (frames_per_clip,
+            resolution, batch_size, ...); LightningCLI lists them under this class too.
 
     Raises:
         FileNotFoundError: ``root``, the video folder, ``labels.json`` or an annotation file is missing.
@@ -104,29 +103,10 @@ class SomethingSomethingV2DataModule(ClipDataModule):
         labels_file: str = "labels/labels.json",
         train_annotations: str = "labels/train.json",
         val_annotations: str = "labels/validation.json",
-        frames_per_clip: int = 17,
-        frame_stride: int = 1,
-        resolution: int = 128,
-        batch_size: int = 8,
-        num_workers: int = 4,
-        clips_per_video: int = 1,
-        target_fps: float | None = None,
-        short_clip: ShortClipPolicy = "lower_stride",
         random_flip: bool = False,
-        eval_on_error: OnError = "raise",
-        manifest_dir: str | None = None,
-        pin_memory: bool = True,
-        persistent_workers: bool = False,
-        decode_threads: int = 1,
-        cache_frames: bool = False,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            frames_per_clip=frames_per_clip, frame_stride=frame_stride, resolution=resolution,
-            batch_size=batch_size, num_workers=num_workers, clips_per_video=clips_per_video, target_fps=target_fps,
-            short_clip=short_clip, random_flip=random_flip, eval_on_error=eval_on_error, manifest_dir=manifest_dir,
-            pin_memory=pin_memory, persistent_workers=persistent_workers, decode_threads=decode_threads,
-            cache_frames=cache_frames,
-        )
+        super().__init__(random_flip=random_flip, **kwargs)
         self.save_hyperparameters()
         self._root = Path(root).expanduser()
         if not self._root.is_dir():

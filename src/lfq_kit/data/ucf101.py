@@ -17,10 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .clips import OnError
 from .datamodule import ClipDataModule
 from .manifest import VideoItem
-from .sampling import ShortClipPolicy
 
 __all__ = ["UCF101DataModule", "read_class_index", "read_ucf_split"]
 
@@ -111,7 +109,8 @@ class UCF101DataModule(ClipDataModule):
     Args:
         root: directory holding ``UCF-101/`` and ``ucfTrainTestlist/`` (see the module docstring).
         fold: official split, 1, 2 or 3.
-        Other arguments: see :class:`~lfq_kit.data.datamodule.ClipDataModule`.
+        kwargs: the clip arguments of :class:`~lfq_kit.data.datamodule.ClipDataModule` (frames_per_clip,
+            resolution, batch_size, ...); LightningCLI lists them under this class too.
 
     Raises:
         FileNotFoundError: ``root``, ``root/UCF-101``, ``classInd.txt`` or the fold's split files missing.
@@ -124,25 +123,9 @@ class UCF101DataModule(ClipDataModule):
         self,
         root: str,
         fold: int = 1,
-        frames_per_clip: int = 17,
-        frame_stride: int = 1,
-        resolution: int = 128,
-        batch_size: int = 8,
-        num_workers: int = 4,
-        clips_per_video: int = 1,
-        target_fps: float | None = None,
-        short_clip: ShortClipPolicy = "lower_stride",
-        random_flip: bool = True,
-        eval_on_error: OnError = "raise",
-        manifest_dir: str | None = None,
-        pin_memory: bool = True,
-        persistent_workers: bool = False,
-        decode_threads: int = 1,
-        cache_frames: bool = False,
+        **kwargs,
     ) -> None:
-        super().__init__(frames_per_clip, frame_stride, resolution, batch_size, num_workers, clips_per_video,
-                         target_fps, short_clip, random_flip, eval_on_error, manifest_dir, pin_memory,
-                         persistent_workers, decode_threads, cache_frames)
+        super().__init__(**kwargs)
         self.save_hyperparameters()
         if fold not in (1, 2, 3):
             raise ValueError(f"UCF-101 fold must be 1, 2 or 3, got {fold}")
