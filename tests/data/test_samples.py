@@ -58,3 +58,16 @@ def test_cli_builds_it_from_its_short_class_name(tmp_path):
                     run=False)
     assert isinstance(cli.datamodule, SampleClipsDataModule) and cli.datamodule.num_classes == 3
     assert cli.datamodule.resolution == 32
+
+
+def test_training_clips_can_be_shorter_windows_while_validation_stays_whole(tmp_path):
+    dm = SampleClipsDataModule(frames_per_clip=9, resolution=32, batch_size=2, clips_per_epoch=4, clips_per_video=2,
+                               train_frames_per_clip=5, train_crop_size=16, manifest_dir=str(tmp_path))
+    dm.setup("fit")
+    train, val = next(iter(dm.train_dataloader())), next(iter(dm.val_dataloader()))
+    assert train["video"].shape == (2, 3, 5, 16, 16) and train["frame_indices"].shape == (2, 5)
+    assert val["video"].shape == (2, 3, 9, 32, 32)
+    with pytest.raises(ValueError, match="train_crop_size"):
+        SampleClipsDataModule(resolution=32, train_crop_size=33, manifest_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="train_frames_per_clip"):
+        SampleClipsDataModule(train_frames_per_clip=0, manifest_dir=str(tmp_path))

@@ -65,3 +65,21 @@ def test_random_resized_crop_is_the_same_box_for_every_frame_and_training_only()
     assert torch.equal(evaluation(frame), ClipTransform(32)(frame))  # evaluation: the centered square
     with pytest.raises(ValueError, match="crop_scale"):
         ClipTransform(32, crop_scale=(0.0, 1.0))
+
+
+def test_crop_size_cuts_a_window_of_the_resized_clip_in_training_only():
+    frames = torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8)
+    whole = ClipTransform(64)(frames)  # no resize at 64: exact
+    windows = whole.unfold(2, 16, 1).unfold(3, 16, 1)  # (3, T, 49, 49, 16, 16): every 16 × 16 window
+    transform = ClipTransform(64, train=True, flip_p=0.0, crop_size=16)
+    offsets = set()
+    for _ in range(50):
+        out = transform(frames)
+        assert out.shape == (3, 3, 16, 16)
+        match = (windows == out[:, :, None, None]).flatten(-2).all(-1).all(0).all(0).nonzero().tolist()
+        assert len(match) == 1  # one window, the same for every frame and channel
+        offsets.add(tuple(match[0]))
+    assert len(offsets) > 30  # positions vary
+    assert torch.equal(ClipTransform(64, crop_size=16)(frames), whole)  # evaluation: the whole frame
+    with pytest.raises(ValueError, match="crop_size"):
+        ClipTransform(64, crop_size=65)

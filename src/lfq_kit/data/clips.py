@@ -94,6 +94,9 @@ class VideoClipDataset(Dataset):
         decode_threads: decoder threads per clip read (1 suits DataLoader workers; 0: FFmpeg's choice).
         cache_frames: decode each video once per process and keep its frames in memory, resized to a short
             side of ``resolution`` (see :mod:`lfq_kit.data.frame_cache`); for small datasets.
+        crop_size: in training, a random ``crop_size``-pixel square window of each ``resolution``-sized clip
+            (see :class:`~lfq_kit.data.transforms.ClipTransform`); items are then ``(3, T, crop_size,
+            crop_size)``.
 
     Attributes:
         frame_cache: the process's :class:`~lfq_kit.data.frame_cache.FrameCache`, None without
@@ -121,6 +124,7 @@ class VideoClipDataset(Dataset):
         flip_p: float = 0.5,
         decode_threads: int = 1,
         cache_frames: bool = False,
+        crop_size: int | None = None,
     ) -> None:
         self.train = train
         self.on_error: OnError = on_error or ("skip" if train else "raise")
@@ -150,7 +154,7 @@ class VideoClipDataset(Dataset):
         self.entries = good
         self.sampler = ClipSampler(num_frames, fps, frames_per_clip, frame_stride, target_fps, short_clip,
                                    sampling, clips_per_video, clips_per_epoch)
-        self.transform = ClipTransform(resolution, train=train, flip_p=flip_p)
+        self.transform = ClipTransform(resolution, train=train, flip_p=flip_p, crop_size=crop_size)
         self.frame_cache = FrameCache(resolution, decode_threads) if cache_frames else None
         self._known_bad: dict[int, str] = {}  # training, per process: videos that failed, not decoded again
 

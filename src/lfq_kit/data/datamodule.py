@@ -71,6 +71,12 @@ class ClipDataModule(L.LightningDataModule):
             resized to a short side of ``resolution``, uint8); for small datasets, see
             :mod:`lfq_kit.data.frame_cache`. Validation and test always decode each clip, so their metrics do
             not depend on this flag.
+        train_frames_per_clip: ``T`` of training clips when it differs from ``frames_per_clip`` (which then
+            only sets validation, test and predict clips). A causal tokenizer trained on ``1 + 4k``-frame
+            clips encodes any ``1 + 4k'`` (None: ``frames_per_clip``).
+        train_crop_size: train on random ``train_crop_size``-pixel square windows of the ``resolution``-sized
+            clips, evaluate on whole frames (None: whole frames in training too). Patch training of a fully
+            convolutional tokenizer: same pixel scale, a fraction of the compute per step.
 
     Attributes:
         num_classes, class_names: set by subclasses in ``__init__``.
@@ -106,10 +112,17 @@ class ClipDataModule(L.LightningDataModule):
         persistent_workers: bool = False,
         decode_threads: int = 1,
         cache_frames: bool = False,
+        train_frames_per_clip: int | None = None,
+        train_crop_size: int | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1 or num_workers < 0:
             raise ValueError(f"batch_size must be >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
+        if train_frames_per_clip is not None and train_frames_per_clip < 1:
+            raise ValueError(f"train_frames_per_clip must be >= 1 (or null), got {train_frames_per_clip}")
+        if train_crop_size is not None and not 1 <= train_crop_size <= resolution:
+            raise ValueError(f"train_crop_size must be within 1 .. resolution ({resolution}) or null, got "
+                             f"{train_crop_size}")
         self.frames_per_clip = frames_per_clip
         self.frame_stride = frame_stride
         self.resolution = resolution
@@ -125,6 +138,8 @@ class ClipDataModule(L.LightningDataModule):
         self.persistent_workers = persistent_workers
         self.decode_threads = decode_threads
         self.cache_frames = cache_frames
+        self.train_frames_per_clip = train_frames_per_clip
+        self.train_crop_size = train_crop_size
         self.num_classes = 0
         self.class_names: list[str] = []
         self.skip_log = SkipLog()
@@ -156,15 +171,17 @@ class ClipDataModule(L.LightningDataModule):
     # --- shared machinery ---------------------------------------------------------------------------
 
     def _clip_args(self, train: bool = False) -> dict[str, Any]:
-        """Arguments of :class:`VideoClipDataset` shared by both splits; the frame cache is for training only."""
+        """Arguments of :class:`VideoClipDataset` for a split; the frame cache, the training clip length and
+        the training crop apply to training only."""
         return {
-            "frames_per_clip": self.frames_per_clip,
+            "frames_per_clip": (self.train_frames_per_clip or self.frames_per_clip) if train else self.frames_per_clip,
             "frame_stride": self.frame_stride,
             "resolution": self.resolution,
             "target_fps": self.target_fps,
             "short_clip": self.short_clip,
             "decode_threads": self.decode_threads,
             "cache_frames": self.cache_frames and train,
+            "crop_size": self.train_crop_size if train else None,
         }
 
     def _manifest(self, items: list[VideoItem]) -> list[VideoEntry]:

@@ -97,10 +97,13 @@ class SampleClipsDataModule(ClipDataModule):
         persistent_workers: bool = False,
         decode_threads: int = 1,
         cache_frames: bool = False,
+        train_frames_per_clip: int | None = None,
+        train_crop_size: int | None = None,
     ) -> None:
         super().__init__(frames_per_clip, frame_stride, resolution, batch_size, num_workers, clips_per_video,
                          target_fps, short_clip, random_flip, eval_on_error, manifest_dir, pin_memory,
-                         persistent_workers, decode_threads, cache_frames)
+                         persistent_workers, decode_threads, cache_frames, train_frames_per_clip,
+                         train_crop_size)
         self.save_hyperparameters()
         self.clips_per_epoch = clips_per_epoch
         self._root = sample_clip_dir()

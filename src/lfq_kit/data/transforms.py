@@ -95,21 +95,29 @@ class ClipTransform:
         crop_scale: in training, crop a random box covering this fraction range of the frame's area
             (aspect ratio 3/4 to 4/3, see :func:`random_resized_box`) instead of the largest square, and
             resize it to a square; the same box for every frame. None: the largest square.
+        crop_size: in training, then cut a random ``crop_size × crop_size`` window (the same for every
+            frame) out of the ``resolution``-sized frames: patch training of a fully convolutional model at
+            the scale it is evaluated at, for a fraction of the compute. None (and always in evaluation):
+            the whole ``resolution × resolution`` frame.
 
     Raises:
-        ValueError: ``resolution < 1`` or ``crop_scale`` not within ``0 < low <= high <= 1``.
+        ValueError: ``resolution < 1``, ``crop_scale`` not within ``0 < low <= high <= 1``, or ``crop_size``
+            not within ``1 .. resolution``.
     """
 
     def __init__(self, resolution: int, train: bool = False, flip_p: float = 0.5,
-                 crop_scale: tuple[float, float] | None = None) -> None:
+                 crop_scale: tuple[float, float] | None = None, crop_size: int | None = None) -> None:
         if resolution < 1:
             raise ValueError(f"resolution must be >= 1, got {resolution}")
+        if crop_size is not None and not 1 <= crop_size <= resolution:
+            raise ValueError(f"crop_size must be within 1 .. resolution ({resolution}), got {crop_size}")
         if crop_scale is not None and not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {crop_scale}")
         self.resolution = resolution
         self.train = train
         self.flip_p = flip_p
         self.crop_scale = crop_scale
+        self.crop_size = crop_size
 
     def __call__(self, frames: Tensor) -> Tensor:
         box = None
@@ -122,6 +130,9 @@ class ClipTransform:
             crop = square_crop(frames, random=self.train)
         # Resize in [0, 255] (uint8 stays uint8), then scale and clamp (the clamp absorbs float rounding).
         video = to_signed_unit(resize(crop.permute(0, 3, 1, 2), self.resolution))
+        if self.train and self.crop_size is not None and self.crop_size < self.resolution:
+            top, left = torch.randint(self.resolution - self.crop_size + 1, (2,)).tolist()
+            video = video[:, :, top : top + self.crop_size, left : left + self.crop_size]
         if self.train and self.flip_p > 0 and torch.rand(()).item() < self.flip_p:
             video = hflip(video)
         return video.permute(1, 0, 2, 3).contiguous()
