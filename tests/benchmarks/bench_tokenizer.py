@@ -5,13 +5,17 @@ Run: ``pip install -e ".[bench]" && python tests/benchmarks/bench_tokenizer.py [
 
 Both models: 17 frames → a 5 × 8 × 8 token grid from a 2^18 LFQ vocabulary, matched parameter counts
 (magvit2-pytorch's ``init_dim`` is chosen to come closest to lfq-kit's quickstart encoder + decoder),
-L2 + LFQ losses only (no GAN, no perceptual loss), Adam lr 1e-3. Each side runs in a fresh subprocess:
+L2 + LFQ losses only (no GAN, no perceptual loss), Adam. Each side runs in a fresh subprocess:
 
 * training step: median of 3 forward + backward + Adam steps after a warm-up;
 * encode / decode throughput in frames per second (eval mode, no grad);
 * peak memory: growth of the peak RSS over those (Linux ``clear_refs`` + ``VmHWM``);
-* with ``--budget S > 0``: held-out PSNR (dB, on ``carphone_pristine.mp4``, 4 evenly spaced clips) after
-  training for S seconds of wall clock on random clips of the two other bundled sample videos.
+* with ``--budget S > 0``: held-out PSNR (dB, on ``carphone_pristine.mp4``, 4 evenly spaced whole
+  17 × 64 × 64 clips) after training for S seconds of wall clock on random clips of the two other bundled
+  sample videos, with the quickstart's recipe by default (``configs/quickstart.yaml``): random
+  ``--frames`` × ``--crop`` × ``--crop`` windows (9 × 32 × 32; magvit2-pytorch checks its input size, so its
+  ``image_size`` is switched between training and evaluation), batches of 2, Adam with ``--lr`` 2e-3, 20
+  warm-up steps and a cosine decay to zero over the wall-clock budget, no gradient clipping.
 """
 
 from __future__ import annotations
@@ -73,9 +77,11 @@ class Theirs(torch.nn.Module):
         return self.model.parameters()  # the tokenizer's own (magvit2-pytorch leaves out its discriminator)
 
     def loss(self, video):
+        self.model.image_size = video.shape[-1]
         return self.model(video, return_loss=True)[0]
 
     def encode(self, video):
+        self.model.image_size = video.shape[-1]  # only checked against the input, see the module docstring
         return self.model(video, return_codes=True)
 
     def decode(self, indices):
@@ -115,7 +121,7 @@ def held_out_psnr(model, val) -> float:
     return 10 * math.log10(4.0 / F.mse_loss(recon, val).item())
 
 
-def run_side(side: str, init_dim: int, budget: float) -> dict:
+def run_side(side: str, init_dim: int, budget: float, frames: int = 9, crop: int = 32, lr: float = 2e-3) -> dict:
     torch.manual_seed(0)
     model = Ours() if side == "lfq_kit" else Theirs(init_dim)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -154,14 +160,16 @@ def run_side(side: str, init_dim: int, budget: float) -> dict:
         train, val = sample_clips()
         torch.manual_seed(0)
         model = Ours() if side == "lfq_kit" else Theirs(init_dim)  # fresh weights for the budgeted run
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.99))
         steps, start = 0, time.perf_counter()
-        while time.perf_counter() - start < budget:
+        while (elapsed := time.perf_counter() - start) < budget:
+            for group in opt.param_groups:
+                group["lr"] = lr * min(1.0, (steps + 1) / 20) * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
             clips = []
             for _ in range(BATCH):
                 v = train[int(torch.randint(len(train), ()))]
-                s = int(torch.randint(v.shape[1] - T + 1, ()))
-                clips.append(v[:, s : s + T])
+                t, y, x = (int(torch.randint(n, ())) for n in (v.shape[1] - frames + 1, SIZE - crop + 1, SIZE - crop + 1))
+                clips.append(v[:, t : t + frames, y : y + crop, x : x + crop])
             step(torch.stack(clips))
             steps += 1
         result.update(budget_steps=steps, held_out_psnr=held_out_psnr(model, val))
@@ -171,10 +179,13 @@ def run_side(side: str, init_dim: int, budget: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=0.0, help="seconds of training per side for the PSNR")
+    parser.add_argument("--frames", type=int, default=9, help="frames of a training clip (1 + 4k)")
+    parser.add_argument("--crop", type=int, default=32, help="training window side in pixels (multiple of 8)")
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
     parser.add_argument("--child", nargs=2, metavar=("SIDE", "INIT_DIM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_side(args.child[0], int(args.child[1]), args.budget)))
+        print(json.dumps(run_side(args.child[0], int(args.child[1]), args.budget, args.frames, args.crop, args.lr)))
         return
     init_dim = matched_init_dim(num_params(Ours()))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; magvit2-pytorch init_dim {init_dim}")
@@ -183,7 +194,8 @@ def main() -> None:
         header += f" {'steps':>6} {'PSNR dB':>8}"
     print(header)
     for side in ("lfq_kit", "magvit2_pytorch"):
-        cmd = [sys.executable, __file__, "--budget", str(args.budget), "--child", side, str(init_dim)]
+        cmd = [sys.executable, __file__, "--budget", str(args.budget), "--frames", str(args.frames), "--crop",
+               str(args.crop), "--lr", str(args.lr), "--child", side, str(init_dim)]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError(f"{side} failed ({out.returncode}): {out.stderr[-800:]}")
