@@ -48,7 +48,7 @@ class Ours(torch.nn.Module):
 
         self.encoder = Magvit2Encoder(out_channels=18, **QUICKSTART)
         self.decoder = Magvit2Decoder(in_channels=18, **QUICKSTART)
-        self.quantizer = LFQ(18, entropy_anneal_steps=0)
+        self.quantizer = LFQ(18, inv_temperature=2.0, entropy_anneal_steps=0)  # the quickstart's temperature
 
     def loss(self, video):
         out = self.quantizer(self.encoder(video))
