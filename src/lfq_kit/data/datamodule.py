@@ -21,13 +21,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import lightning as L
-import torch
 from torch.utils.data import DataLoader
 
-from .clips import OnError, VideoClipDataset, collate_clips
+from .clips import OnError, VideoClipDataset
 from .manifest import MISSING, VideoEntry, VideoItem, build_manifest
 from .sampling import ShortClipPolicy
+from .loaders import SplitLoaders
 from .skips import MissingVideosWarning, SkipLog
 
 __all__ = ["ClipDataModule"]
@@ -45,7 +44,7 @@ def _check_present(entries: list[VideoEntry], root: Path, split: str) -> None:
         )
 
 
-class ClipDataModule(L.LightningDataModule):
+class ClipDataModule(SplitLoaders):
     """Base of the video DataModules. Training takes one random clip per video per epoch (random crop,
     random flip); validation and test take ``clips_per_video`` evenly spaced clips per video (center crop).
 
@@ -233,28 +232,6 @@ class ClipDataModule(L.LightningDataModule):
         self.skip_log.exclude(dataset.excluded)
         return dataset
 
-    def _loader(self, dataset: VideoClipDataset | None, train: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"{type(self).__name__}.setup() must run before its dataloaders are requested")
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=train,
-            num_workers=self.num_workers,
-            collate_fn=collate_clips,
-            pin_memory=self.pin_memory and torch.cuda.is_available(),
-            persistent_workers=self.persistent_workers and self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, train=False)
-
     def predict_dataloader(self) -> list[DataLoader]:
         """Every video of both splits, evaluation-style (:attr:`predict_splits` names them in order): what
         ``lfq-kit predict`` with :class:`~lfq_kit.callbacks.TokenWriter` turns into token shards."""
@@ -262,7 +239,3 @@ class ClipDataModule(L.LightningDataModule):
             raise RuntimeError(f"{type(self).__name__}.setup('predict') must run before predict_dataloader()")
         return [self._loader(dataset, train=False) for dataset in self.predict_sets]
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        # Runs in the main process for every batch: the one place skips reported by workers are warned/counted.
-        self.skip_log.update(batch)
-        return batch

@@ -29,15 +29,15 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-import lightning as L
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from .clips import OnError, collate_clips
+from .clips import OnError
 from .decode import VideoDecodeError
 from .manifest import VideoItem
+from .loaders import SplitLoaders
 from .skips import SkipLog
 from .transforms import ClipTransform
 
@@ -195,7 +195,7 @@ class ImageFolderDataset(Dataset):
                            f"{reasons[-1]}; too many unreadable images to skip")
 
 
-class ImageFolderDataModule(L.LightningDataModule):
+class ImageFolderDataModule(SplitLoaders):
     """ImageNet-style class folders as batches of one-frame videos, for image tokenizers (MAGVIT-v2's
     ImageNet setting) and class-conditional generation.
 
@@ -294,29 +294,3 @@ class ImageFolderDataModule(L.LightningDataModule):
             self.val_set = ImageFolderDataset(self._root, items, self.resolution, train=False,
                                               on_error=self.eval_on_error)
 
-    def _loader(self, dataset: ImageFolderDataset | None, train: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"{type(self).__name__}.setup() must run before its dataloaders are requested")
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=train,
-            num_workers=self.num_workers,
-            collate_fn=collate_clips,
-            pin_memory=self.pin_memory and torch.cuda.is_available(),
-            persistent_workers=self.persistent_workers and self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, train=False)
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        # Main process, every batch: skips reported by workers are warned once per file and counted here.
-        self.skip_log.update(batch)
-        return batch
