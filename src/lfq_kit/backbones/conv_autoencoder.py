@@ -79,6 +79,9 @@ class ConvEncoder(Encoder):
         norm_layer: ``norm_layer(num_channels=..., num_groups=...)``.
         downsample_layer: ``downsample_layer(channels, factors)``.
         causal: whether output frame ``t`` only depends on frames ``≤ t`` (sets the clip-length rule).
+        shortcut_layer: None, or ``shortcut_layer(in_channels, out_channels)``, a module mapping the input
+            straight to the latent grid whose output is added to the latent (e.g.
+            :class:`~lfq_kit.nn.TubeletEmbed`).
 
     Raises:
         ValueError: inconsistent level settings; (forward) an input whose shape breaks the rules of
@@ -99,6 +102,7 @@ class ConvEncoder(Encoder):
         norm_layer: LayerFactory,
         downsample_layer: LayerFactory,
         causal: bool,
+        shortcut_layer: LayerFactory | None = None,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, None)
         if len(factors) != len(channel_multipliers) - 1:
@@ -123,6 +127,7 @@ class ConvEncoder(Encoder):
         self.norm_out = norm_layer(num_channels=c, num_groups=num_groups)
         self.act = nn.SiLU()
         self.conv_out = conv_layer(c, out_channels, 1)
+        self.shortcut = shortcut_layer(in_channels, out_channels) if shortcut_layer is not None else None
 
     def encode(self, x: Tensor) -> Tensor:
         """The layer stack without input checks or reshaping."""
@@ -133,7 +138,8 @@ class ConvEncoder(Encoder):
             h = level.resample(h)
         for blk in self.mid:
             h = blk(h)
-        return self.conv_out(self.act(self.norm_out(h)))
+        z = self.conv_out(self.act(self.norm_out(h)))
+        return z if self.shortcut is None else z + self.shortcut(x)
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
@@ -150,6 +156,9 @@ class ConvDecoder(Decoder):
         upsample_layer: ``upsample_layer(channels, factors)``; ``factors`` are listed in encoder order and
             undone in reverse.
         adaptive_norm: one AdaptiveGroupNorm at the start of each level (paper Table 5, "+adaptive GN").
+        shortcut_layer: None, or ``shortcut_layer(in_channels, out_channels)``, a module mapping the latent
+            straight to the output grid whose output is added to the pixels (e.g.
+            :class:`~lfq_kit.nn.TubeletUnembed`).
     """
 
     def __init__(
@@ -167,6 +176,7 @@ class ConvDecoder(Decoder):
         upsample_layer: LayerFactory,
         adaptive_norm: bool,
         causal: bool,
+        shortcut_layer: LayerFactory | None = None,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, None)
         if len(factors) != len(channel_multipliers) - 1:
@@ -194,6 +204,7 @@ class ConvDecoder(Decoder):
         self.norm_out = norm_layer(num_channels=c, num_groups=num_groups)
         self.act = nn.SiLU()
         self.conv_out = conv_layer(c, out_channels, 3)
+        self.shortcut = shortcut_layer(in_channels, out_channels) if shortcut_layer is not None else None
 
     def decode(self, z: Tensor) -> Tensor:
         """The layer stack without input checks or reshaping."""
@@ -206,7 +217,8 @@ class ConvDecoder(Decoder):
             for blk in level.blocks:
                 h = blk(h)
             h = level.resample(h)
-        return self.conv_out(self.act(self.norm_out(h)))
+        x = self.conv_out(self.act(self.norm_out(h)))
+        return x if self.shortcut is None else x + self.shortcut(z)
 
     def forward(self, z: Tensor) -> Tensor:
         self.check_input(z)

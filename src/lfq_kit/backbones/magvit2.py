@@ -18,10 +18,11 @@ and latent frame ``j`` only depends on frames ``≤ 4j``; decoder output frame `
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Sequence
 
-from ..nn import CausalConv3d, DepthToSpaceUpsample, FrameGroupNorm, inflate_2d_to_3d
+from ..nn import CausalConv3d, DepthToSpaceUpsample, FrameGroupNorm, TubeletEmbed, TubeletUnembed, inflate_2d_to_3d
 from ..registry import BACKBONES
 from .conv_autoencoder import ConvDecoder, ConvEncoder, check_levels
 
@@ -35,6 +36,11 @@ PaddingMode = Literal["replicate", "zeros"]
 
 def _factors(temporal_downsample: Sequence[bool]) -> list[tuple[int, int, int]]:
     return [(2 if t else 1, 2, 2) for t in temporal_downsample]
+
+
+def _total(factors: Sequence[tuple[int, int, int]]) -> tuple[int, int, int]:
+    """The whole stack's ``(r_t, s, s)``: the product of the per-level factors."""
+    return (math.prod(f[0] for f in factors), 2 ** len(factors), 2 ** len(factors))
 
 
 @BACKBONES.register
@@ -58,6 +64,9 @@ class Magvit2Encoder(ConvEncoder):
         out_channels: latent dim (18 for a 2^18 LFQ vocabulary).
         num_groups: groups of every per-frame GroupNorm (must divide every level's channels).
         padding_mode: temporal padding of every causal conv, ``"replicate"`` (first frame) or ``"zeros"``.
+        tubelet_shortcut: add a learned linear map of each token's ``r_t × s × s`` pixel tubelet to the latent
+            (:class:`~lfq_kit.nn.TubeletEmbed`; not in the paper, off by default). Pair it with the decoder's
+            option; it speeds up short trainings (see docs/tokenizer.md).
 
     Raises:
         ValueError: inconsistent settings (flag count, group count); (forward) a shape outside the rules,
@@ -74,9 +83,12 @@ class Magvit2Encoder(ConvEncoder):
         out_channels: int = 18,
         num_groups: int = 32,
         padding_mode: PaddingMode = "replicate",
+        tubelet_shortcut: bool = False,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, temporal_downsample)
         conv = partial(CausalConv3d, padding_mode=padding_mode)
+        factors = _factors(temporal_downsample)
+        shortcut = partial(TubeletEmbed, factors=_total(factors), padding_mode=padding_mode)
         super().__init__(
             in_channels=in_channels,
             out_channels=out_channels,
@@ -84,14 +96,16 @@ class Magvit2Encoder(ConvEncoder):
             channel_multipliers=channel_multipliers,
             num_res_blocks=num_res_blocks,
             num_groups=num_groups,
-            factors=_factors(temporal_downsample),
+            factors=factors,
             conv_layer=conv,
             norm_layer=FrameGroupNorm,
             downsample_layer=lambda c, f: conv(c, c, 3, stride=f),
             causal=True,
+            shortcut_layer=shortcut if tubelet_shortcut else None,
         )
         self.temporal_downsample = tuple(bool(t) for t in temporal_downsample)
         self.padding_mode = padding_mode
+        self.tubelet_shortcut = tubelet_shortcut
 
     @classmethod
     def from_2d(
@@ -133,6 +147,8 @@ class Magvit2Decoder(ConvDecoder):
             as :class:`Magvit2Encoder`, given in encoder order (the decoder mirrors them), so one set of
             values describes a matching pair.
         adaptive_norm: the per-level AdaptiveGroupNorm (paper Table 5: "+adaptive GN"); off for ablations.
+        tubelet_shortcut: add a learned linear map of each latent vector to its ``r_t × s × s`` pixel tubelet
+            to the output (:class:`~lfq_kit.nn.TubeletUnembed`; not in the paper, off by default).
 
     Raises:
         ValueError: inconsistent settings; (forward) an input that is not ``(B, in_channels, T', H', W')``.
@@ -149,9 +165,12 @@ class Magvit2Decoder(ConvDecoder):
         num_groups: int = 32,
         adaptive_norm: bool = True,
         padding_mode: PaddingMode = "replicate",
+        tubelet_shortcut: bool = False,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, temporal_downsample)
         conv = partial(CausalConv3d, padding_mode=padding_mode)
+        factors = _factors(temporal_downsample)
+        shortcut = partial(TubeletUnembed, factors=_total(factors))
         super().__init__(
             in_channels=in_channels,
             out_channels=out_channels,
@@ -159,15 +178,17 @@ class Magvit2Decoder(ConvDecoder):
             channel_multipliers=channel_multipliers,
             num_res_blocks=num_res_blocks,
             num_groups=num_groups,
-            factors=_factors(temporal_downsample),
+            factors=factors,
             conv_layer=conv,
             norm_layer=FrameGroupNorm,
             upsample_layer=lambda c, f: DepthToSpaceUpsample(c, f, conv_layer=conv),
             adaptive_norm=adaptive_norm,
             causal=True,
+            shortcut_layer=shortcut if tubelet_shortcut else None,
         )
         self.temporal_downsample = tuple(bool(t) for t in temporal_downsample)
         self.padding_mode = padding_mode
+        self.tubelet_shortcut = tubelet_shortcut
 
     @classmethod
     def from_2d(

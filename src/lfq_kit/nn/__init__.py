@@ -1,5 +1,5 @@
 """Layers shared by the backbones: causal conv, per-frame and adaptive GroupNorm, depth-to-space, blur pooling,
-residual blocks, and 2D → 3D weight inflation."""
+residual blocks, the tubelet shortcut, and 2D → 3D weight inflation."""
 
 from .adaptive_group_norm import AdaptiveGroupNorm, causal_frame_index, resize_condition
 from .blur_pool import BlurPool2d, BlurPool3d, binomial_filter
@@ -9,6 +9,7 @@ from .frame_group_norm import FrameGroupNorm
 from .inflate import inflate_2d_to_3d, inflate_conv_weight
 from .res_block import ResBlock, apply_norm
 from .same_conv import SameConv2d, SameConv3d
+from .tubelet_shortcut import TubeletEmbed, TubeletUnembed
 
 __all__ = [
     "AdaptiveGroupNorm",
@@ -20,6 +21,8 @@ __all__ = [
     "ResBlock",
     "SameConv2d",
     "SameConv3d",
+    "TubeletEmbed",
+    "TubeletUnembed",
     "apply_norm",
     "binomial_filter",
     "causal_frame_index",
