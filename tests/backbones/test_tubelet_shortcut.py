@@ -125,3 +125,36 @@ def test_shortcut_gets_gradients():
     dec(enc(torch.randn(1, 3, 5, 16, 16))).square().mean().backward()
     for m in (enc.shortcut, dec.shortcut):
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
+
+
+@pytest.mark.parametrize("temporal", [(False, False, False), (True, False, False), (False, True, True), (True, True, True)])
+@pytest.mark.parametrize("padding_mode", ["replicate", "zeros"])
+def test_shortcut_factors_follow_the_levels(temporal, padding_mode):
+    kw = {**SMALL_BACKBONES["Magvit2Encoder"], "temporal_downsample": temporal, "padding_mode": padding_mode}
+    enc = Magvit2Encoder(**kw, tubelet_shortcut=True)
+    dec_kw = {k: v for k, v in kw.items() if k != "out_channels"}
+    dec = Magvit2Decoder(**dec_kw, in_channels=6, tubelet_shortcut=True)
+    r = 2 ** sum(temporal)
+    assert enc.shortcut.factors == dec.shortcut.factors == (r, 8, 8) == (enc.temporal_compression, 8, 8)
+    assert enc.shortcut.padding_mode == padding_mode
+    x = torch.randn(1, 3, 1 + 2 * r, 16, 16)
+    with torch.no_grad():
+        z = enc(x)
+        assert z.shape == (1, 6, 3, 2, 2) and dec(z).shape == x.shape
+
+
+def test_embed_rejects_clips_off_the_grid():
+    with pytest.raises(ValueError, match=r"T = 1 \+ 4k frames and H, W divisible by 8, 8; got T × H × W = 8 × 16 × 16"):
+        TubeletEmbed(3, 4)(torch.randn(1, 3, 8, 16, 16))
+    with pytest.raises(ValueError, match=r"got T × H × W = 5 × 12 × 16"):
+        TubeletEmbed(3, 4)(torch.randn(1, 3, 5, 12, 16))
+
+
+def test_inflation_builds_models_without_the_shortcut():
+    from lfq_kit.backbones import Image2dEncoder
+
+    enc2d = Image2dEncoder(**SMALL_BACKBONES["Image2dEncoder"])
+    assert Magvit2Encoder.from_2d(enc2d).shortcut is None
+    plain = Magvit2Encoder(**SMALL_BACKBONES["Magvit2Encoder"])
+    with pytest.raises(RuntimeError, match=r"shortcut\.proj\.weight"):  # strict loading names what is missing
+        Magvit2Encoder(**SMALL_BACKBONES["Magvit2Encoder"], tubelet_shortcut=True).load_state_dict(plain.state_dict())

@@ -14,17 +14,19 @@ Every temporal operation is causal (convs padded before the clip, per-frame Grou
 depth-to-space, causally resized AdaGN condition): a ``1 + 4k``-frame clip maps to ``1 + k`` latent frames
 and latent frame ``j`` only depends on frames ``≤ 4j``; decoder output frame ``t`` only on latent frames
 ``≤ ceil(t / 4)``.
+
+``tubelet_shortcut=True`` (not in the paper) adds a linear map of each token's ``r_t × s × s`` pixel tubelet
+to the latent and its mirror to the decoder's output (:mod:`lfq_kit.nn.tubelet_shortcut`), causal as well.
 """
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Sequence
 
 from ..nn import CausalConv3d, DepthToSpaceUpsample, FrameGroupNorm, TubeletEmbed, TubeletUnembed, inflate_2d_to_3d
 from ..registry import BACKBONES
-from .conv_autoencoder import ConvDecoder, ConvEncoder, check_levels
+from .conv_autoencoder import ConvDecoder, ConvEncoder, _compression, check_levels
 
 if TYPE_CHECKING:
     from .image2d import Image2dDecoder, Image2dEncoder
@@ -39,8 +41,9 @@ def _factors(temporal_downsample: Sequence[bool]) -> list[tuple[int, int, int]]:
 
 
 def _total(factors: Sequence[tuple[int, int, int]]) -> tuple[int, int, int]:
-    """The whole stack's ``(r_t, s, s)``: the product of the per-level factors."""
-    return (math.prod(f[0] for f in factors), 2 ** len(factors), 2 ** len(factors))
+    """The whole stack's ``(r_t, s, s)``."""
+    temporal, spatial = _compression(factors)
+    return temporal, spatial, spatial
 
 
 @BACKBONES.register
@@ -117,7 +120,8 @@ class Magvit2Encoder(ConvEncoder):
         """A causal encoder with ``encoder2d``'s settings and weights, each 2D kernel in the last temporal slice.
 
         A clip that is constant in time then encodes, frame by frame, exactly like ``encoder2d`` encodes its
-        frame (any ``temporal_downsample``). See :func:`~lfq_kit.nn.inflate_2d_to_3d`.
+        frame (any ``temporal_downsample``). See :func:`~lfq_kit.nn.inflate_2d_to_3d`. The 2D model has no
+        tubelet shortcut, so neither has the result.
         """
         model = cls(
             in_channels=encoder2d.in_channels,
@@ -199,7 +203,7 @@ class Magvit2Decoder(ConvDecoder):
     ) -> Magvit2Decoder:
         """A causal decoder with ``decoder2d``'s settings and weights (kernels in the last temporal slice; a
         temporal upsampler repeats the 2D kernel for each sub-frame). A latent constant in time decodes, frame
-        by frame, exactly like ``decoder2d`` decodes its frame."""
+        by frame, exactly like ``decoder2d`` decodes its frame. The result has no tubelet shortcut."""
         model = cls(
             in_channels=decoder2d.in_channels,
             out_channels=decoder2d.out_channels,

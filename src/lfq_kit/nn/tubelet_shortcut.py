@@ -34,7 +34,7 @@ class TubeletEmbed(nn.Module):
     """Linear map of each causal tubelet of pixels to one latent vector.
 
     Shapes: ``(B, C_in, T, H, W) → (B, C_out, 1 + (T − 1)/r_t, H/s_h, W/s_w)``; ``T − 1`` must be divisible by
-    ``r_t`` and ``H``, ``W`` by ``s_h``, ``s_w`` (the encoder checks its input before calling this).
+    ``r_t`` and ``H``, ``W`` by ``s_h``, ``s_w``.
 
     Args:
         in_channels: pixel channels.
@@ -45,7 +45,7 @@ class TubeletEmbed(nn.Module):
 
     Raises:
         ValueError: factors that are not three positive ints, an unknown ``padding_mode``, an input that is
-            not 5-D.
+            not 5-D or whose ``T − 1``, ``H``, ``W`` are not divisible by ``r_t``, ``s_h``, ``s_w``.
     """
 
     def __init__(
@@ -65,6 +65,13 @@ class TubeletEmbed(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 5:
             raise ValueError(f"TubeletEmbed expects (B, C, T, H, W), got shape {tuple(x.shape)}")
+        r, sh, sw = self.factors
+        t, h, w = x.shape[2:]
+        if (t - 1) % r or h % sh or w % sw:
+            raise ValueError(
+                f"TubeletEmbed{self.factors} needs T = 1 + {r}k frames and H, W divisible by {sh}, {sw}; "
+                f"got T × H × W = {t} × {h} × {w}"
+            )
         pad = self.factors[0] - 1
         if pad:
             mode = "replicate" if self.padding_mode == "replicate" else "constant"
