@@ -1,6 +1,8 @@
 """The tubelet shortcut: an exact linear map of each token's causal pixel tubelet, causal inside the MAGVIT-v2
 encoder and decoder, and off by default (the paper's architecture)."""
 
+import itertools
+
 import pytest
 import torch
 
@@ -23,11 +25,9 @@ def test_embed_is_a_linear_map_of_each_causal_tubelet():
     z = layer(x)
     assert z.shape == (2, 5, 3, 2, 3)
     w, b = layer.proj.weight, layer.proj.bias
-    for j in range(3):
-        for i in range(2):
-            for k in range(3):
-                expected = torch.einsum("bctyx,octyx->bo", tubelet(x, j, i, k, 4, 2), w) + b
-                torch.testing.assert_close(z[:, :, j, i, k], expected, atol=1e-5, rtol=1e-5)
+    for j, i, k in itertools.product(range(3), range(2), range(3)):  # every token of the 3 × 2 × 3 grid
+        expected = torch.einsum("bctyx,octyx->bo", tubelet(x, j, i, k, 4, 2), w) + b
+        torch.testing.assert_close(z[:, :, j, i, k], expected, atol=1e-5, rtol=1e-5)
 
 
 def test_embed_zero_padding_uses_zeros_before_the_clip():
@@ -49,12 +49,10 @@ def test_unembed_writes_each_latent_vector_into_its_tubelet():
     x = layer(z)
     assert x.shape == (2, 3, 9, 4, 6)
     w, b = layer.proj.weight, layer.proj.bias  # (C_in, C_out, r, s, s)
-    for t in range(9):
+    for t, y, v in itertools.product(range(9), range(4), range(6)):  # every output pixel
         j, slot = -(-t // 4), (t + 3) % 4  # latent frame ceil(t / 4); frame 0 is the last slot of tubelet 0
-        for y in range(4):
-            for v in range(6):
-                expected = torch.einsum("bc,co->bo", z[:, :, j, y // 2, v // 2], w[:, :, slot, y % 2, v % 2]) + b
-                torch.testing.assert_close(x[:, :, t, y, v], expected, atol=1e-5, rtol=1e-5)
+        expected = torch.einsum("bc,co->bo", z[:, :, j, y // 2, v // 2], w[:, :, slot, y % 2, v % 2]) + b
+        torch.testing.assert_close(x[:, :, t, y, v], expected, atol=1e-5, rtol=1e-5)
 
 
 def test_images_are_one_frame_clips():

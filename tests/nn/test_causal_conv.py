@@ -60,3 +60,12 @@ def test_errors():
 def test_same_convs_keep_or_halve_the_grid():
     assert SameConv2d(2, 3, 3, stride=2)(torch.randn(1, 2, 8, 7)).shape == (1, 3, 4, 4)
     assert SameConv3d(2, 3, 3)(torch.randn(1, 2, 5, 8, 7)).shape == (1, 3, 5, 8, 7)
+
+
+def test_pad_causal_puts_frame_0_or_zeros_before_the_clip():
+    from lfq_kit.nn.causal_conv import pad_causal
+
+    x = torch.arange(1.0, 4.0).view(1, 1, 3, 1, 1)
+    assert pad_causal(x, 2).flatten().tolist() == [1.0, 1.0, 1.0, 2.0, 3.0]
+    assert pad_causal(x, 2, "zeros").flatten().tolist() == [0.0, 0.0, 1.0, 2.0, 3.0]
+    assert pad_causal(x, 0) is x

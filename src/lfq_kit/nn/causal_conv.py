@@ -13,7 +13,15 @@ from torch import Tensor, nn
 
 from .same_conv import as_tuple, same_padding
 
-__all__ = ["CausalConv3d"]
+__all__ = ["CausalConv3d", "pad_causal"]
+
+
+def pad_causal(x: Tensor, frames: int, mode: Literal["replicate", "zeros"] = "replicate") -> Tensor:
+    """``(B, C, T, H, W) → (B, C, frames + T, H, W)``: ``frames`` copies of frame 0 (``"replicate"``) or zero
+    frames before the clip, none after."""
+    if not frames:
+        return x
+    return F.pad(x, (0, 0, 0, 0, frames, 0), mode="replicate" if mode == "replicate" else "constant")
 
 
 class CausalConv3d(nn.Conv3d):
@@ -70,11 +78,7 @@ class CausalConv3d(nn.Conv3d):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 5:
             raise ValueError(f"CausalConv3d expects (B, C, T, H, W), got shape {tuple(x.shape)}")
-        pad = self.kernel_size[0] - 1
-        if pad:
-            mode = "replicate" if self.temporal_padding == "replicate" else "constant"
-            x = F.pad(x, (0, 0, 0, 0, pad, 0), mode=mode)
-        return super().forward(x)
+        return super().forward(pad_causal(x, self.kernel_size[0] - 1, self.temporal_padding))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, temporal_padding={self.temporal_padding!r}"

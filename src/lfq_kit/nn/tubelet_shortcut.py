@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Literal, Sequence
 
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .causal_conv import pad_causal
 
 __all__ = ["TubeletEmbed", "TubeletUnembed"]
 
@@ -72,11 +73,7 @@ class TubeletEmbed(nn.Module):
                 f"TubeletEmbed{self.factors} needs T = 1 + {r}k frames and H, W divisible by {sh}, {sw}; "
                 f"got T × H × W = {t} × {h} × {w}"
             )
-        pad = self.factors[0] - 1
-        if pad:
-            mode = "replicate" if self.padding_mode == "replicate" else "constant"
-            x = F.pad(x, (0, 0, 0, 0, pad, 0), mode=mode)
-        return self.proj(x)
+        return self.proj(pad_causal(x, r - 1, self.padding_mode))
 
 
 class TubeletUnembed(nn.Module):
