@@ -107,6 +107,7 @@ def test_quickstart_config_instantiates_on_the_sample_clips():
     assert model.encoder.latent_shape(17, 64, 64) == (5, 8, 8)  # the paper's compression at 64 x 64
     assert model.quantizer.codebook_size == 2**18 and model.discriminator is None
     assert model.encoder.tubelet_shortcut and model.decoder.tubelet_shortcut
+    assert model.encoder.token_mlp_channels == model.decoder.token_mlp_channels == 512
     assert type(data).__name__ == "SampleClipsDataModule" and data.resolution == 64 and data.cache_frames
     # patch training: 9-frame 32 x 32 windows (a 3 x 4 x 4 grid); validation on whole 17 x 64 x 64 clips
     assert (data.train_frames_per_clip, data.train_crop_size, data.frames_per_clip) == (9, 32, 17)

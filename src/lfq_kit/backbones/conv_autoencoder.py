@@ -79,9 +79,12 @@ class ConvEncoder(Encoder):
         norm_layer: ``norm_layer(num_channels=..., num_groups=...)``.
         downsample_layer: ``downsample_layer(channels, factors)``.
         causal: whether output frame ``t`` only depends on frames ``≤ t`` (sets the clip-length rule).
-        shortcut_layer: None, or ``shortcut_layer(in_channels, out_channels)``, a module mapping the input
+        shortcut_layer: None, or ``shortcut_layer(in_channels, width)``, a module mapping the input
             straight to the latent grid whose output is added to the latent (e.g.
             :class:`~lfq_kit.nn.TubeletEmbed`).
+        head_layer: None (the paper's layout: the last conv gives ``out_channels``), or
+            ``head_layer(width, out_channels)``, a per-token module (e.g. :class:`~lfq_kit.nn.TokenMLP`) applied
+            to the latent; the last conv and the shortcut then give ``width``, the deepest level's channels.
 
     Raises:
         ValueError: inconsistent level settings; (forward) an input whose shape breaks the rules of
@@ -103,6 +106,7 @@ class ConvEncoder(Encoder):
         downsample_layer: LayerFactory,
         causal: bool,
         shortcut_layer: LayerFactory | None = None,
+        head_layer: LayerFactory | None = None,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, None)
         if len(factors) != len(channel_multipliers) - 1:
@@ -126,8 +130,10 @@ class ConvEncoder(Encoder):
         self.mid = nn.ModuleList(block(c, c) for _ in range(num_res_blocks))
         self.norm_out = norm_layer(num_channels=c, num_groups=num_groups)
         self.act = nn.SiLU()
-        self.conv_out = conv_layer(c, out_channels, 1)
-        self.shortcut = shortcut_layer(in_channels, out_channels) if shortcut_layer is not None else None
+        latent = out_channels if head_layer is None else c
+        self.conv_out = conv_layer(c, latent, 1)
+        self.shortcut = shortcut_layer(in_channels, latent) if shortcut_layer is not None else None
+        self.head = head_layer(latent, out_channels) if head_layer is not None else None
 
     def encode(self, x: Tensor) -> Tensor:
         """The layer stack without input checks or reshaping."""
@@ -139,7 +145,9 @@ class ConvEncoder(Encoder):
         for blk in self.mid:
             h = blk(h)
         z = self.conv_out(self.act(self.norm_out(h)))
-        return z if self.shortcut is None else z + self.shortcut(x)
+        if self.shortcut is not None:
+            z = z + self.shortcut(x)
+        return z if self.head is None else self.head(z)
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
@@ -156,9 +164,12 @@ class ConvDecoder(Decoder):
         upsample_layer: ``upsample_layer(channels, factors)``; ``factors`` are listed in encoder order and
             undone in reverse.
         adaptive_norm: one AdaptiveGroupNorm at the start of each level (paper Table 5, "+adaptive GN").
-        shortcut_layer: None, or ``shortcut_layer(in_channels, out_channels)``, a module mapping the latent
+        shortcut_layer: None, or ``shortcut_layer(width, out_channels)``, a module mapping the latent
             straight to the output grid whose output is added to the pixels (e.g.
             :class:`~lfq_kit.nn.TubeletUnembed`).
+        head_layer: None (the paper's layout), or ``head_layer(in_channels, width)``, a per-token module (e.g.
+            :class:`~lfq_kit.nn.TokenMLP`) applied to the latent first; its output, of the deepest level's
+            ``width``, then feeds the first conv, the adaptive norms and the shortcut.
     """
 
     def __init__(
@@ -177,6 +188,7 @@ class ConvDecoder(Decoder):
         adaptive_norm: bool,
         causal: bool,
         shortcut_layer: LayerFactory | None = None,
+        head_layer: LayerFactory | None = None,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, None)
         if len(factors) != len(channel_multipliers) - 1:
@@ -191,11 +203,13 @@ class ConvDecoder(Decoder):
         widths = [base_channels * m for m in channel_multipliers]
 
         c = widths[-1]
-        self.conv_in = conv_layer(in_channels, c, 3)
+        latent = in_channels if head_layer is None else c
+        self.head = head_layer(in_channels, latent) if head_layer is not None else None
+        self.conv_in = conv_layer(latent, c, 3)
         self.mid = nn.ModuleList(block(c, c) for _ in range(num_res_blocks))
         levels = []
         for i in reversed(range(len(widths))):
-            norm = AdaptiveGroupNorm(c, in_channels, num_groups) if adaptive_norm else None
+            norm = AdaptiveGroupNorm(c, latent, num_groups) if adaptive_norm else None
             blocks = [block(c if j == 0 else widths[i], widths[i]) for j in range(num_res_blocks)]
             c = widths[i]
             up = upsample_layer(c, tuple(factors[i - 1])) if i > 0 else nn.Identity()
@@ -204,10 +218,12 @@ class ConvDecoder(Decoder):
         self.norm_out = norm_layer(num_channels=c, num_groups=num_groups)
         self.act = nn.SiLU()
         self.conv_out = conv_layer(c, out_channels, 3)
-        self.shortcut = shortcut_layer(in_channels, out_channels) if shortcut_layer is not None else None
+        self.shortcut = shortcut_layer(latent, out_channels) if shortcut_layer is not None else None
 
     def decode(self, z: Tensor) -> Tensor:
         """The layer stack without input checks or reshaping."""
+        if self.head is not None:
+            z = self.head(z)
         h = self.conv_in(z)
         for blk in self.mid:
             h = blk(h)

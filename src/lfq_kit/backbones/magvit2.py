@@ -17,6 +17,8 @@ and latent frame ``j`` only depends on frames ``≤ 4j``; decoder output frame `
 
 ``tubelet_shortcut=True`` (not in the paper) adds a linear map of each token's ``r_t × s × s`` pixel tubelet
 to the latent and its mirror to the decoder's output (:mod:`lfq_kit.nn.tubelet_shortcut`), causal as well.
+``token_mlp_channels=N`` (not in the paper) puts a per-token MLP (:mod:`lfq_kit.nn.token_mlp`) between the
+latent grid and the quantizer's channels on both sides.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Sequence
 
-from ..nn import CausalConv3d, DepthToSpaceUpsample, FrameGroupNorm, TubeletEmbed, TubeletUnembed, inflate_2d_to_3d
+from ..nn import (
+    CausalConv3d,
+    DepthToSpaceUpsample,
+    FrameGroupNorm,
+    TokenMLP,
+    TubeletEmbed,
+    TubeletUnembed,
+    inflate_2d_to_3d,
+)
 from ..registry import BACKBONES
 from .conv_autoencoder import ConvDecoder, ConvEncoder, _compression, check_levels
 
@@ -38,6 +48,13 @@ PaddingMode = Literal["replicate", "zeros"]
 
 def _factors(temporal_downsample: Sequence[bool]) -> list[tuple[int, int, int]]:
     return [(2 if t else 1, 2, 2) for t in temporal_downsample]
+
+
+def _token_mlp(channels: int | None, depth: int):
+    """The ``head_layer`` factory of :class:`ConvEncoder` / :class:`ConvDecoder`: None or a :class:`TokenMLP`."""
+    if channels is None:
+        return None
+    return lambda c_in, c_out: TokenMLP(c_in, channels, c_out, depth=depth)
 
 
 def _total(factors: Sequence[tuple[int, int, int]]) -> tuple[int, int, int]:
@@ -70,6 +87,10 @@ class Magvit2Encoder(ConvEncoder):
         tubelet_shortcut: add a learned linear map of each token's ``r_t × s × s`` pixel tubelet to the latent
             (:class:`~lfq_kit.nn.TubeletEmbed`; not in the paper, off by default). Pair it with the decoder's
             option; it speeds up short trainings (see docs/tokenizer.md).
+        token_mlp_channels: None (the paper's layout), or the hidden width of a per-token MLP from the
+            latent grid (then of the deepest level's width) to ``out_channels`` (:class:`~lfq_kit.nn.TokenMLP`;
+            not in the paper). Gives a sign quantizer non-linear codes; pair it with the decoder's option.
+        token_mlp_depth: hidden layers of that MLP.
 
     Raises:
         ValueError: inconsistent settings (flag count, group count); (forward) a shape outside the rules,
@@ -87,6 +108,8 @@ class Magvit2Encoder(ConvEncoder):
         num_groups: int = 32,
         padding_mode: PaddingMode = "replicate",
         tubelet_shortcut: bool = False,
+        token_mlp_channels: int | None = None,
+        token_mlp_depth: int = 2,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, temporal_downsample)
         conv = partial(CausalConv3d, padding_mode=padding_mode)
@@ -105,10 +128,13 @@ class Magvit2Encoder(ConvEncoder):
             downsample_layer=lambda c, f: conv(c, c, 3, stride=f),
             causal=True,
             shortcut_layer=shortcut if tubelet_shortcut else None,
+            head_layer=_token_mlp(token_mlp_channels, token_mlp_depth),
         )
         self.temporal_downsample = tuple(bool(t) for t in temporal_downsample)
         self.padding_mode = padding_mode
         self.tubelet_shortcut = tubelet_shortcut
+        self.token_mlp_channels = token_mlp_channels
+        self.token_mlp_depth = token_mlp_depth
 
     @classmethod
     def from_2d(
@@ -121,7 +147,7 @@ class Magvit2Encoder(ConvEncoder):
 
         A clip that is constant in time then encodes, frame by frame, exactly like ``encoder2d`` encodes its
         frame (any ``temporal_downsample``). See :func:`~lfq_kit.nn.inflate_2d_to_3d`. The 2D model has no
-        tubelet shortcut, so neither has the result.
+        tubelet shortcut or token MLP, so neither has the result.
         """
         model = cls(
             in_channels=encoder2d.in_channels,
@@ -153,6 +179,10 @@ class Magvit2Decoder(ConvDecoder):
         adaptive_norm: the per-level AdaptiveGroupNorm (paper Table 5: "+adaptive GN"); off for ablations.
         tubelet_shortcut: add a learned linear map of each latent vector to its ``r_t × s × s`` pixel tubelet
             to the output (:class:`~lfq_kit.nn.TubeletUnembed`; not in the paper, off by default).
+        token_mlp_channels: None (the paper's layout), or the hidden width of a per-token MLP from
+            ``in_channels`` to the deepest level's width, applied to the latent before everything else
+            (:class:`~lfq_kit.nn.TokenMLP`; not in the paper). Pair it with the encoder's option.
+        token_mlp_depth: hidden layers of that MLP.
 
     Raises:
         ValueError: inconsistent settings; (forward) an input that is not ``(B, in_channels, T', H', W')``.
@@ -170,6 +200,8 @@ class Magvit2Decoder(ConvDecoder):
         adaptive_norm: bool = True,
         padding_mode: PaddingMode = "replicate",
         tubelet_shortcut: bool = False,
+        token_mlp_channels: int | None = None,
+        token_mlp_depth: int = 2,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, temporal_downsample)
         conv = partial(CausalConv3d, padding_mode=padding_mode)
@@ -189,10 +221,13 @@ class Magvit2Decoder(ConvDecoder):
             adaptive_norm=adaptive_norm,
             causal=True,
             shortcut_layer=shortcut if tubelet_shortcut else None,
+            head_layer=_token_mlp(token_mlp_channels, token_mlp_depth),
         )
         self.temporal_downsample = tuple(bool(t) for t in temporal_downsample)
         self.padding_mode = padding_mode
         self.tubelet_shortcut = tubelet_shortcut
+        self.token_mlp_channels = token_mlp_channels
+        self.token_mlp_depth = token_mlp_depth
 
     @classmethod
     def from_2d(
@@ -203,7 +238,7 @@ class Magvit2Decoder(ConvDecoder):
     ) -> Magvit2Decoder:
         """A causal decoder with ``decoder2d``'s settings and weights (kernels in the last temporal slice; a
         temporal upsampler repeats the 2D kernel for each sub-frame). A latent constant in time decodes, frame
-        by frame, exactly like ``decoder2d`` decodes its frame. The result has no tubelet shortcut."""
+        by frame, exactly like ``decoder2d`` decodes its frame. The result has no tubelet shortcut or token MLP."""
         model = cls(
             in_channels=decoder2d.in_channels,
             out_channels=decoder2d.out_channels,

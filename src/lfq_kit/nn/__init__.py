@@ -1,5 +1,5 @@
 """Layers shared by the backbones: causal conv, per-frame and adaptive GroupNorm, depth-to-space, blur pooling,
-residual blocks, the tubelet shortcut, and 2D → 3D weight inflation."""
+residual blocks, the tubelet shortcut, the token MLP, and 2D → 3D weight inflation."""
 
 from .adaptive_group_norm import AdaptiveGroupNorm, causal_frame_index, resize_condition
 from .blur_pool import BlurPool2d, BlurPool3d, binomial_filter
@@ -9,6 +9,7 @@ from .frame_group_norm import FrameGroupNorm
 from .inflate import inflate_2d_to_3d, inflate_conv_weight
 from .res_block import ResBlock, apply_norm
 from .same_conv import SameConv2d, SameConv3d
+from .token_mlp import TokenMLP
 from .tubelet_shortcut import TubeletEmbed, TubeletUnembed
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "ResBlock",
     "SameConv2d",
     "SameConv3d",
+    "TokenMLP",
     "TubeletEmbed",
     "TubeletUnembed",
     "apply_norm",
