@@ -101,6 +101,27 @@ def test_imagenet_config_trains_one_step_on_images(mini_imagenet, tmp_path):
         assert torch.isfinite(cli.trainer.callback_metrics[key]), key
 
 
+def test_quickstart_keeps_the_latest_and_the_best_checkpoint(tmp_path):
+    """last.ckpt must hold the final step even when val/psnr got worse at the end (it is what users resume
+    from); the best checkpoint is kept next to it."""
+    cli = LfqKitCLI(
+        args=[
+            "fit", "-c", str(CONFIGS / "quickstart.yaml"), "--trainer.max_steps=3", "--trainer.max_time=null",
+            "--data.init_args.clips_per_epoch=2", "--data.init_args.clips_per_video=1",
+            "--model.init_args.decay_steps=3", "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={tmp_path}", f"--trainer.logger.init_args.save_dir={tmp_path}",
+        ]
+    )  # fmt: skip
+    best, latest = [cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ModelCheckpoint"]
+    assert cli.trainer.global_step == 3 and cli.trainer.current_epoch == 3  # one step per epoch, 3 validations
+    last = torch.load(latest.last_model_path, map_location="cpu", weights_only=False)
+    assert Path(latest.last_model_path).name == "last.ckpt" and last["global_step"] == 3
+    kept = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
+    psnr = kept["callbacks"][next(k for k in kept["callbacks"] if "val/psnr" in k)]["best_model_score"]
+    assert Path(best.best_model_path).name.startswith("best-step=") and psnr == best.best_model_score
+    assert best.best_model_score == max(best.best_k_models.values())
+
+
 def test_quickstart_config_instantiates_on_the_sample_clips():
     cli = instantiate("-c", str(CONFIGS / "quickstart.yaml"))
     model, data = cli.model, cli.datamodule
@@ -108,6 +129,7 @@ def test_quickstart_config_instantiates_on_the_sample_clips():
     assert model.quantizer.codebook_size == 2**18 and model.discriminator is None
     assert model.encoder.tubelet_shortcut and model.decoder.tubelet_shortcut
     assert model.encoder.token_mlp_channels == model.decoder.token_mlp_channels == 512
+    assert model.encoder.head.hidden_channels == model.decoder.head.hidden_channels == 512
     assert type(data).__name__ == "SampleClipsDataModule" and data.resolution == 64 and data.cache_frames
     # patch training: 9-frame 32 x 32 windows (a 3 x 4 x 4 grid); validation on whole 17 x 64 x 64 clips
     assert (data.train_frames_per_clip, data.train_crop_size, data.frames_per_clip) == (9, 32, 17)

@@ -38,12 +38,12 @@ def test_every_builtin_backbone_is_covered_and_classified():
 
 @pytest.mark.parametrize("name", BUILTIN)
 def test_signatures_are_typed_with_plain_defaults(name):
-    """jsonargparse builds configs from __init__: every argument typed, defaults plain values or None (no modules)."""
+    """jsonargparse builds configs from __init__: every argument typed, defaults plain values (no modules)."""
     for p in list(inspect.signature(BACKBONES.get(name).__init__).parameters.values())[1:]:
         assert p.annotation is not inspect.Parameter.empty, p.name
         assert p.default is not inspect.Parameter.empty, p.name
         leaves = p.default if isinstance(p.default, tuple) else (p.default,)
-        assert all(v is None or isinstance(v, (int, float, bool, str)) for v in leaves), p.name
+        assert all(isinstance(v, (int, float, bool, str)) for v in leaves), p.name
 
 
 @pytest.mark.parametrize("size", [16, 32])

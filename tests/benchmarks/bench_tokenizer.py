@@ -5,8 +5,8 @@ Run: ``pip install -e ".[bench]" && python tests/benchmarks/bench_tokenizer.py [
 
 Both models: 17 frames → a 5 × 8 × 8 token grid from a 2^18 LFQ vocabulary, matched parameter counts
 (magvit2-pytorch's ``init_dim`` is chosen to come closest to lfq-kit's quickstart encoder + decoder; both are
-the paper's architecture, so lfq-kit runs without the quickstart's ``tubelet_shortcut``, which magvit2-pytorch
-has no counterpart of), L2 + LFQ losses only (no GAN, no perceptual loss), Adam. Each side runs in a fresh subprocess:
+the paper's architecture, so lfq-kit runs without the quickstart's ``tubelet_shortcut`` and token MLP, which
+magvit2-pytorch has no counterpart of), L2 + LFQ losses only (no GAN, no perceptual loss), Adam. Each side runs in a fresh subprocess:
 
 * training step: median of 3 forward + backward + Adam steps after a warm-up;
 * encode / decode throughput in frames per second (eval mode, no grad);

@@ -3,10 +3,13 @@
 MAGVIT-v2 (arXiv 2310.05737, Sec. 3.2 and appendix figure; reference Sec. 2)::
 
     encoder: conv 3 → per level: num_res_blocks ResBlocks (the first changes channels), then a downsampler
-             (not after the last level) → num_res_blocks ResBlocks → GN, Swish, conv 1 → latent
-    decoder: conv 3 → num_res_blocks ResBlocks → per level, deepest first: [AdaptiveGroupNorm on the latent],
+             (not after the last level) → num_res_blocks ResBlocks → GN, Swish, conv 1 [→ head] → latent
+    decoder: [head →] conv 3 → num_res_blocks ResBlocks → per level, deepest first: [AdaptiveGroupNorm on the latent],
              num_res_blocks ResBlocks (the first changes channels), then an upsampler (not after the
              shallowest level) → GN, Swish, conv 3 → pixels
+
+Optional extras that are not in the paper: a shortcut from the input to the latent (and back), and a per-token
+head between the conv stack and the latent (and back).
 
 The registered backbones (:class:`~lfq_kit.backbones.Magvit2Encoder`, the 2D image CNN, MAGVIT v1) are this
 layout with different conv, norm and resampling layers. Image and video variants therefore have the same
@@ -79,9 +82,9 @@ class ConvEncoder(Encoder):
         norm_layer: ``norm_layer(num_channels=..., num_groups=...)``.
         downsample_layer: ``downsample_layer(channels, factors)``.
         causal: whether output frame ``t`` only depends on frames ``≤ t`` (sets the clip-length rule).
-        shortcut_layer: None, or ``shortcut_layer(in_channels, width)``, a module mapping the input
-            straight to the latent grid whose output is added to the latent (e.g.
-            :class:`~lfq_kit.nn.TubeletEmbed`).
+        shortcut_layer: None, or ``shortcut_layer(in_channels, out_channels)`` (``(in_channels, width)`` with a
+            ``head_layer``), a module mapping the input straight to the latent grid whose output is added to
+            the last conv's (e.g. :class:`~lfq_kit.nn.TubeletEmbed`).
         head_layer: None (the paper's layout: the last conv gives ``out_channels``), or
             ``head_layer(width, out_channels)``, a per-token module (e.g. :class:`~lfq_kit.nn.TokenMLP`) applied
             to the latent; the last conv and the shortcut then give ``width``, the deepest level's channels.
@@ -157,16 +160,16 @@ class ConvEncoder(Encoder):
 class ConvDecoder(Decoder):
     """Generic MAGVIT-v2-layout decoder: ``(B, in_channels, *S') → (B, out_channels, *S)``.
 
-    The latent ``z`` is the input and also the condition of each level's :class:`~lfq_kit.nn.AdaptiveGroupNorm`
-    (``adaptive_norm=True``). Arguments as :class:`ConvEncoder`, plus:
+    The latent ``z`` (with a ``head_layer``: ``head(z)``) is the input of the first conv and also the condition
+    of each level's :class:`~lfq_kit.nn.AdaptiveGroupNorm` (``adaptive_norm=True``). Arguments as :class:`ConvEncoder`, plus:
 
     Args:
         upsample_layer: ``upsample_layer(channels, factors)``; ``factors`` are listed in encoder order and
             undone in reverse.
         adaptive_norm: one AdaptiveGroupNorm at the start of each level (paper Table 5, "+adaptive GN").
-        shortcut_layer: None, or ``shortcut_layer(width, out_channels)``, a module mapping the latent
-            straight to the output grid whose output is added to the pixels (e.g.
-            :class:`~lfq_kit.nn.TubeletUnembed`).
+        shortcut_layer: None, or ``shortcut_layer(in_channels, out_channels)`` (``(width, out_channels)`` with a
+            ``head_layer``), a module mapping the latent straight to the output grid whose output is added to
+            the pixels (e.g. :class:`~lfq_kit.nn.TubeletUnembed`).
         head_layer: None (the paper's layout), or ``head_layer(in_channels, width)``, a per-token module (e.g.
             :class:`~lfq_kit.nn.TokenMLP`) applied to the latent first; its output, of the deepest level's
             ``width``, then feeds the first conv, the adaptive norms and the shortcut.

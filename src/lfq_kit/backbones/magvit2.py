@@ -17,7 +17,7 @@ and latent frame ``j`` only depends on frames ``≤ 4j``; decoder output frame `
 
 ``tubelet_shortcut=True`` (not in the paper) adds a linear map of each token's ``r_t × s × s`` pixel tubelet
 to the latent and its mirror to the decoder's output (:mod:`lfq_kit.nn.tubelet_shortcut`), causal as well.
-``token_mlp_channels=N`` (not in the paper) puts a per-token MLP (:mod:`lfq_kit.nn.token_mlp`) between the
+``token_mlp_channels=N > 0`` (not in the paper) puts a per-token MLP (:mod:`lfq_kit.nn.token_mlp`) between the
 latent grid and the quantizer's channels on both sides.
 """
 
@@ -50,9 +50,14 @@ def _factors(temporal_downsample: Sequence[bool]) -> list[tuple[int, int, int]]:
     return [(2 if t else 1, 2, 2) for t in temporal_downsample]
 
 
-def _token_mlp(channels: int | None, depth: int):
-    """The ``head_layer`` factory of :class:`ConvEncoder` / :class:`ConvDecoder`: None or a :class:`TokenMLP`."""
-    if channels is None:
+def _token_mlp(channels: int, depth: int):
+    """The ``head_layer`` factory of :class:`ConvEncoder` / :class:`ConvDecoder`: None (``channels == 0``) or
+    a :class:`TokenMLP` of that hidden width and depth; raises ``ValueError`` naming the bad argument."""
+    if channels < 0 or (channels > 0 and depth < 1):
+        raise ValueError(
+            f"token_mlp_channels must be ≥ 0 (0: no token MLP) and token_mlp_depth ≥ 1, got {channels} and {depth}"
+        )
+    if channels == 0:
         return None
     return lambda c_in, c_out: TokenMLP(c_in, channels, c_out, depth=depth)
 
@@ -85,16 +90,18 @@ class Magvit2Encoder(ConvEncoder):
         num_groups: groups of every per-frame GroupNorm (must divide every level's channels).
         padding_mode: temporal padding of every causal conv, ``"replicate"`` (first frame) or ``"zeros"``.
         tubelet_shortcut: add a learned linear map of each token's ``r_t × s × s`` pixel tubelet to the latent
-            (:class:`~lfq_kit.nn.TubeletEmbed`; not in the paper, off by default). Pair it with the decoder's
-            option; it speeds up short trainings (see docs/tokenizer.md).
-        token_mlp_channels: None (the paper's layout), or the hidden width of a per-token MLP from the
+            (:class:`~lfq_kit.nn.TubeletEmbed`; not in the paper, off by default), or, with the token MLP, to
+            the features the MLP reads. Pair it with the decoder's option; it speeds up short trainings (see
+            docs/tokenizer.md).
+        token_mlp_channels: 0 (the paper's layout), or the hidden width of a per-token MLP that maps the
             latent grid (then of the deepest level's width) to ``out_channels`` (:class:`~lfq_kit.nn.TokenMLP`;
             not in the paper). Gives a sign quantizer non-linear codes; pair it with the decoder's option.
-        token_mlp_depth: hidden layers of that MLP.
+        token_mlp_depth: hidden layers of that MLP (≥ 1; unused when ``token_mlp_channels`` is 0).
 
     Raises:
-        ValueError: inconsistent settings (flag count, group count); (forward) a shape outside the rules,
-            naming the valid clip lengths and the spatial divisor.
+        ValueError: inconsistent settings (flag count, group count, a negative ``token_mlp_channels`` or a
+            ``token_mlp_depth`` < 1); (forward) a shape outside the rules, naming the valid clip lengths and the
+            spatial divisor.
     """
 
     def __init__(
@@ -108,7 +115,7 @@ class Magvit2Encoder(ConvEncoder):
         num_groups: int = 32,
         padding_mode: PaddingMode = "replicate",
         tubelet_shortcut: bool = False,
-        token_mlp_channels: int | None = None,
+        token_mlp_channels: int = 0,
         token_mlp_depth: int = 2,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, temporal_downsample)
@@ -167,7 +174,7 @@ class Magvit2Decoder(ConvDecoder):
     """MAGVIT-v2 causal decoder: ``(B, in_channels, T', H', W') → (B, out_channels, 1 + r·(T' − 1), s·H', s·W')``.
 
     The quantized latent is both the input and the condition of an AdaptiveGroupNorm at the start of every
-    level. Upsamplers are a causal conv to ``C·s_t·s_h·s_w`` channels then depth-to-space, dropping the
+    level (with the token MLP: the MLP's output is). Upsamplers are a causal conv to ``C·s_t·s_h·s_w`` channels then depth-to-space, dropping the
     first ``s_t − 1`` frames (``5 → 9 → 17``, ``1 → 1``). Output pixels are unbounded (no tanh).
 
     Args:
@@ -177,15 +184,17 @@ class Magvit2Decoder(ConvDecoder):
             as :class:`Magvit2Encoder`, given in encoder order (the decoder mirrors them), so one set of
             values describes a matching pair.
         adaptive_norm: the per-level AdaptiveGroupNorm (paper Table 5: "+adaptive GN"); off for ablations.
-        tubelet_shortcut: add a learned linear map of each latent vector to its ``r_t × s × s`` pixel tubelet
-            to the output (:class:`~lfq_kit.nn.TubeletUnembed`; not in the paper, off by default).
-        token_mlp_channels: None (the paper's layout), or the hidden width of a per-token MLP from
+        tubelet_shortcut: add a learned linear map of each latent vector (with the token MLP: of the MLP's
+            output) to its ``r_t × s × s`` pixel tubelet to the output (:class:`~lfq_kit.nn.TubeletUnembed`; not
+            in the paper, off by default).
+        token_mlp_channels: 0 (the paper's layout), or the hidden width of a per-token MLP from
             ``in_channels`` to the deepest level's width, applied to the latent before everything else
             (:class:`~lfq_kit.nn.TokenMLP`; not in the paper). Pair it with the encoder's option.
-        token_mlp_depth: hidden layers of that MLP.
+        token_mlp_depth: hidden layers of that MLP (≥ 1; unused when ``token_mlp_channels`` is 0).
 
     Raises:
-        ValueError: inconsistent settings; (forward) an input that is not ``(B, in_channels, T', H', W')``.
+        ValueError: inconsistent settings (as the encoder's); (forward) an input that is not
+            ``(B, in_channels, T', H', W')``.
     """
 
     def __init__(
@@ -200,7 +209,7 @@ class Magvit2Decoder(ConvDecoder):
         adaptive_norm: bool = True,
         padding_mode: PaddingMode = "replicate",
         tubelet_shortcut: bool = False,
-        token_mlp_channels: int | None = None,
+        token_mlp_channels: int = 0,
         token_mlp_depth: int = 2,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, temporal_downsample)

@@ -33,7 +33,8 @@ class TokenMLP(nn.Sequential):
         spatial_dims: 3 for video latents ``(T, H, W)``, 2 for image latents ``(H, W)``.
 
     Raises:
-        ValueError: a non-positive width or depth, or ``spatial_dims`` not 2 or 3.
+        ValueError: a non-positive width or depth, or ``spatial_dims`` not 2 or 3; (forward) an input that is
+            not ``(B, in_channels, *S)`` with ``spatial_dims`` axes in ``S``.
     """
 
     def __init__(
@@ -55,9 +56,10 @@ class TokenMLP(nn.Sequential):
         layers.append(conv(hidden_channels, out_channels, 1))
         super().__init__(*layers)
         self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
-        self.depth = depth
+        self.depth, self.spatial_dims = depth, spatial_dims
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim < 3 or x.shape[1] != self.in_channels:
-            raise ValueError(f"TokenMLP expects (B, {self.in_channels}, *S), got {tuple(x.shape)}")
+        if x.ndim != self.spatial_dims + 2 or x.shape[1] != self.in_channels:
+            axes = "T, H, W" if self.spatial_dims == 3 else "H, W"
+            raise ValueError(f"TokenMLP expects (B, {self.in_channels}, {axes}), got {tuple(x.shape)}")
         return super().forward(x)
