@@ -127,6 +127,7 @@ def test_quickstart_config_instantiates_on_the_sample_clips():
     model, data = cli.model, cli.datamodule
     assert model.encoder.latent_shape(17, 64, 64) == (5, 8, 8)  # the paper's compression at 64 x 64
     assert model.quantizer.codebook_size == 2**18 and model.discriminator is None
+    assert (model.quantizer.inv_temperature, model.quantizer.commitment_weight) == (2.0, 0.05)
     assert model.encoder.tubelet_shortcut and model.decoder.tubelet_shortcut
     assert model.encoder.token_mlp_channels == model.decoder.token_mlp_channels == 512
     assert model.encoder.head.hidden_channels == model.decoder.head.hidden_channels == 512
