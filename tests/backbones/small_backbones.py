@@ -30,3 +30,21 @@ def wake_zero_parameters(model: nn.Module, std: float = 0.2) -> nn.Module:
 def changed_frames(y2: torch.Tensor, y: torch.Tensor) -> list[bool]:
     """Per frame of ``(B, C, T, H, W)`` outputs: does any value differ (exactly)?"""
     return (y2 != y).flatten(3).any(-1).any(1).any(0).tolist()
+
+
+def assert_causal_pair(enc: nn.Module, dec: nn.Module, x: torch.Tensor) -> None:
+    """For a ``4×``-in-time causal encoder/decoder pair and a 17-frame clip ``x``: changing frame ``t`` changes
+    latent frames ``ceil(t / 4)`` and later only, and changing latent frame ``j`` changes output frames
+    ``4(j − 1) + 1`` (0 for ``j = 0``) and later only."""
+    with torch.no_grad():
+        z = enc(x)
+        for t in (0, 4, 5, 16):
+            x2 = x.clone()
+            x2[:, :, t] += 1.0
+            changed = changed_frames(enc(x2), z)
+            assert changed.index(True) == -(-t // 4), (t, changed)
+        for j in range(z.shape[2]):
+            z2 = z.clone()
+            z2[:, :, j] += 1.0
+            changed = changed_frames(dec(z2), dec(z))
+            assert changed.index(True) == (0 if j == 0 else 4 * (j - 1) + 1), (j, changed)
