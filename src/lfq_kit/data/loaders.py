@@ -10,14 +10,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .clips import collate_clips
-from .skips import SkipLog
+from .skips import SkipLog, skip_stage
 
 __all__ = ["SplitLoaders"]
 
 
 class SplitLoaders(L.LightningDataModule):
     """Training, validation and test DataLoaders over ``train_set`` and ``val_set`` (test reuses the validation
-    set), batched with :func:`~lfq_kit.data.clips.collate_clips`, and :attr:`skip_log` fed by every batch.
+    set), batched with :func:`~lfq_kit.data.clips.collate_clips`, and :attr:`skip_log` fed by every batch
+    under the trainer's running stage (:func:`~lfq_kit.data.skips.skip_stage`).
 
     Subclasses set ``batch_size``, ``num_workers``, ``pin_memory``, ``persistent_workers``, ``skip_log`` in
     ``__init__`` and ``train_set`` / ``val_set`` in ``setup``.
@@ -57,6 +58,7 @@ class SplitLoaders(L.LightningDataModule):
         return self._loader(self.val_set, train=False)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        # Runs in the main process for every batch: the one place skips reported by workers are warned/counted.
-        self.skip_log.update(batch)
+        # Runs in the main process for every batch: the one place skips reported by workers are warned/counted,
+        # under the running stage, so validation inside a training epoch is not counted as training.
+        self.skip_log.update(batch, skip_stage(self.trainer))
         return batch

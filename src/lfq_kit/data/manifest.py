@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 MISSING = "file not found"
 
 _FORMAT = "lfq_kit.manifest"
-_VERSION = 1
+_VERSION = 2  # 2: MPEG-TS frame counts (version 1 probed such files as 1 frame); older caches re-probe
 
 
 @dataclass(frozen=True)

@@ -100,10 +100,27 @@ class SampleClipsDataModule(ClipDataModule):
         train_frames_per_clip: int | None = None,
         train_crop_size: int | None = None,
     ) -> None:
-        super().__init__(frames_per_clip, frame_stride, resolution, batch_size, num_workers, clips_per_video,
-                         target_fps, short_clip, random_flip, eval_on_error, manifest_dir, pin_memory,
-                         persistent_workers, decode_threads, cache_frames, train_frames_per_clip,
-                         train_crop_size)
+        # By keyword: the signature repeats ClipDataModule's only for its own defaults (batch_size, num_workers,
+        # clips_per_video), and a positional call would misalign silently if either signature changed.
+        super().__init__(
+            frames_per_clip=frames_per_clip,
+            frame_stride=frame_stride,
+            resolution=resolution,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            clips_per_video=clips_per_video,
+            target_fps=target_fps,
+            short_clip=short_clip,
+            random_flip=random_flip,
+            eval_on_error=eval_on_error,
+            manifest_dir=manifest_dir,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            decode_threads=decode_threads,
+            cache_frames=cache_frames,
+            train_frames_per_clip=train_frames_per_clip,
+            train_crop_size=train_crop_size,
+        )
         self.save_hyperparameters()
         self.clips_per_epoch = clips_per_epoch
         self._root = sample_clip_dir()

@@ -5,9 +5,11 @@ Skips happen where clips are decoded, which with ``num_workers > 0`` is a DataLo
 worker's warnings and counters would be per process (and lost when non-persistent workers exit). So workers
 only *report*: every batch carries ``batch["skipped"]`` (paths skipped while producing it) and
 ``batch["skip_reasons"]``. The main process feeds batches to a :class:`SkipLog`, which warns once per file
-and counts; :class:`~lfq_kit.data.datamodule.ClipDataModule` does that in ``on_after_batch_transfer``, and
-:class:`SkippedFilesReport` prints and logs a summary at the end of each training epoch. Outside a Trainer,
-call ``SkipLog.update(batch)`` yourself.
+and counts, separately per stage (training, validation, test, predict), so a validation run inside a
+training epoch does not add to that epoch's training count; :class:`~lfq_kit.data.loaders.SplitLoaders`
+(every DataModule here) does that in ``on_after_batch_transfer``, and :class:`SkippedFilesReport` prints and
+logs a summary at the end of each training, validation and test epoch. Outside a Trainer, call
+``SkipLog.update(batch)`` yourself (it counts as training unless given a ``stage``).
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import Counter
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-__all__ = ["MissingVideosWarning", "SkipLog", "SkippedFilesReport", "SkippedVideoWarning"]
+__all__ = ["MissingVideosWarning", "SkipLog", "SkipStage", "SkippedFilesReport", "SkippedVideoWarning", "skip_stage"]
+
+#: The stages skips are counted under: Lightning's running stages, the sanity check counted as validation.
+SkipStage = Literal["train", "validate", "test", "predict"]
+_STAGES = ("train", "validate", "test", "predict")
 
 log = logging.getLogger(__name__)
 
@@ -33,73 +39,132 @@ class MissingVideosWarning(SkippedVideoWarning):
     """Listed videos do not exist and were left out (datasets where that is normal, e.g. Kinetics)."""
 
 
+def skip_stage(trainer: L.Trainer | None) -> SkipStage:
+    """The stage a batch is counted under: the trainer's running stage (``"sanity_check"`` counts as
+    ``"validate"``), or ``"train"`` outside a Trainer."""
+    stage = getattr(getattr(trainer, "state", None), "stage", None)
+    if stage is None:
+        return "train"
+    return "validate" if stage.value == "sanity_check" else stage.value
+
+
+def _check_stage(stage: str) -> None:
+    if stage not in _STAGES:
+        raise ValueError(f"skip stage must be one of {', '.join(_STAGES)}, got {stage!r}")
+
+
 class SkipLog:
-    """Main-process ledger of skipped videos: warns once per file, counts clips skipped per file.
+    """Main-process ledger of skipped videos: warns once per file, counts clips skipped per file and stage.
 
     Attributes:
-        reasons: path → the decoder's reason, for every file seen failing.
+        reasons: path → the decoder's reason, for every file seen failing (any stage).
         excluded: path → reason for files left out when the datasets were built (known from the manifest).
-        total: clips skipped since construction.
+        total: clips skipped since construction, all stages together.
+        totals: stage → clips skipped in that stage since construction.
     """
 
     def __init__(self) -> None:
         self.reasons: dict[str, str] = {}
         self.excluded: dict[str, str] = {}
         self.total = 0
-        self._epoch: Counter[str] = Counter()
+        self.totals: Counter[str] = Counter()
+        self._epoch: dict[str, Counter[str]] = {stage: Counter() for stage in _STAGES}
 
-    def record(self, path: str, reason: str) -> None:
-        """Count one skipped clip of ``path``; the first time a file fails, warn with its name and reason."""
+    def record(self, path: str, reason: str, stage: SkipStage = "train") -> None:
+        """Count one skipped clip of ``path`` in ``stage``; the first time a file fails, warn with its name
+        and reason.
+
+        Raises:
+            ValueError: ``stage`` is not one of ``"train"``, ``"validate"``, ``"test"``, ``"predict"``.
+        """
+        _check_stage(stage)
         if path not in self.reasons and path not in self.excluded:
             warnings.warn(f"skipped unreadable file {path}: {reason}", SkippedVideoWarning, stacklevel=2)
         self.reasons.setdefault(path, reason)
-        self._epoch[path] += 1
+        self._epoch[stage][path] += 1
+        self.totals[stage] += 1
         self.total += 1
 
     def exclude(self, bad: Mapping[str, str]) -> None:
         """Remember files left out up front (the dataset already warned about them)."""
         self.excluded.update(bad)
 
-    def update(self, batch: Any) -> int:
-        """Record the skips a collated batch reports; returns how many. Batches without the keys are ignored."""
+    def update(self, batch: Any, stage: SkipStage = "train") -> int:
+        """Record the skips a collated batch reports under ``stage``; returns how many. Batches without
+        the keys are ignored."""
+        _check_stage(stage)
         if not isinstance(batch, Mapping) or not batch.get("skipped"):
             return 0
         for path, reason in zip(batch["skipped"], batch["skip_reasons"]):
-            self.record(path, reason)
+            self.record(path, reason, stage)
         return len(batch["skipped"])
 
-    def pop_epoch(self) -> Counter[str]:
-        """Clips skipped per file since the previous call, and reset."""
-        counts, self._epoch = self._epoch, Counter()
+    def pop_epoch(self, stage: SkipStage = "train") -> Counter[str]:
+        """Clips of ``stage`` skipped per file since the previous call for that stage, and reset them."""
+        _check_stage(stage)
+        counts, self._epoch[stage] = self._epoch[stage], Counter()
         return counts
 
 
-def _summary(epoch: int, counts: Counter[str], reasons: Mapping[str, str], excluded: int) -> str:
-    lines = [f"epoch {epoch}: skipped {sum(counts.values())} clip(s) from {len(counts)} unreadable file(s)"]
+def _summary(title: str, counts: Counter[str], reasons: Mapping[str, str], excluded: int) -> str:
+    lines = [f"{title}: skipped {sum(counts.values())} clip(s) from {len(counts)} unreadable file(s)"]
     lines += [f"  {path} (x{n}): {reasons.get(path, '')}" for path, n in counts.most_common()]
     if excluded:
         lines.append(f"  ({excluded} unreadable file(s) were left out when the datasets were built)")
     return "\n".join(lines)
 
 
+# metric logged at the end of each epoch of a stage (predict cannot log)
+_METRICS = {"train": "data/skipped_clips", "validate": "data/val_skipped_clips", "test": "data/test_skipped_clips"}
+
+
 class SkippedFilesReport(Callback):
-    """At the end of each training epoch, log how many clips were skipped (metric ``data/skipped_clips``,
-    summed over ranks) and, on each rank that skipped any, a summary naming the files.
+    """At the end of each training, validation and test epoch, log how many clips that stage skipped
+    (metrics ``data/skipped_clips``, ``data/val_skipped_clips``, ``data/test_skipped_clips``, summed over
+    ranks) and, on each rank that skipped any, a summary naming the files. Each stage counts only its own
+    batches: the validation run at the end of a training epoch is reported as validation, not training.
+    The sanity check counts as validation.
 
     Reads the ``skip_log`` attribute (a :class:`SkipLog`) of the trainer's datamodule; does nothing with
-    other datamodules. Each epoch's per-file counts are also kept in :attr:`history`.
+    other datamodules. Each epoch's per-file counts are also kept in :attr:`histories`.
+
+    Attributes:
+        histories: stage (``"train"``, ``"validate"``, ``"test"``, ``"predict"``) → per-epoch
+            ``{path: clips skipped}``.
+        history: ``histories["train"]``.
     """
 
     def __init__(self) -> None:
-        self.history: list[dict[str, int]] = []
+        self.histories: dict[str, list[dict[str, int]]] = {stage: [] for stage in _STAGES}
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    @property
+    def history(self) -> list[dict[str, int]]:
+        return self.histories["train"]
+
+    def _report(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: SkipStage) -> None:
         skip_log = getattr(trainer.datamodule, "skip_log", None)
         if not isinstance(skip_log, SkipLog):
             return
-        counts = skip_log.pop_epoch()
-        self.history.append(dict(counts))
-        pl_module.log("data/skipped_clips", float(sum(counts.values())), on_epoch=True, sync_dist=True,
-                      reduce_fx="sum")
+        counts = skip_log.pop_epoch(stage)
+        self.histories[stage].append(dict(counts))
+        if stage in _METRICS:
+            pl_module.log(_METRICS[stage], float(sum(counts.values())), on_epoch=True, sync_dist=True,
+                          reduce_fx="sum")
         if counts:
-            log.warning(_summary(trainer.current_epoch, counts, skip_log.reasons, len(skip_log.excluded)))
+            epoch = f"epoch {trainer.current_epoch}"
+            title = {"train": epoch, "validate": f"{epoch} validation", "test": "test", "predict": "predict"}[stage]
+            if trainer.sanity_checking:
+                title = "sanity check"
+            log.warning(_summary(title, counts, skip_log.reasons, len(skip_log.excluded)))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._report(trainer, pl_module, "train")
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._report(trainer, pl_module, "validate")
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._report(trainer, pl_module, "test")
+
+    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._report(trainer, pl_module, "predict")
