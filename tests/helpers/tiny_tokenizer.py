@@ -48,5 +48,8 @@ class RandomClipData(L.LightningDataModule):
     def val_dataloader(self):
         return DataLoader(RandomClips(4, self.frames, self.size, seed=1), batch_size=self.batch_size)
 
+    def test_dataloader(self):
+        return DataLoader(RandomClips(4, self.frames, self.size, seed=3), batch_size=self.batch_size)
+
     def predict_dataloader(self):
         return DataLoader(RandomClips(5, self.frames, self.size, seed=2), batch_size=self.batch_size)

@@ -94,8 +94,11 @@ def test_validation_logs_psnr_ssim_and_codebook_usage(tmp_path):
     t = trainer(tmp_path, max_steps=2)
     t.validate(model, RandomClipData())
     m = t.callback_metrics
-    for key in ("val/psnr", "val/ssim", "val/codebook_usage", "val/codebook_perplexity", "val/batch_entropy"):
+    keys = ("val/psnr_per_frame", "val/psnr_pooled", "val/ssim", "val/reconstruction", "val/codebook_usage",
+            "val/codebook_perplexity", "val/codebook_entropy_bits")  # fmt: skip
+    for key in keys:
         assert key in m and torch.isfinite(m[key]), key
+    assert set(m) == set(keys)  # no per-batch quantizer terms: validation computes no quantizer loss
     assert 0 < m["val/codebook_usage"] <= 1
 
 

@@ -10,74 +10,30 @@ counts generator steps, :attr:`VideoTokenizer.generator_step`.
 
 from __future__ import annotations
 
-import inspect
-import warnings
 from typing import Any, Callable
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from ..losses import LeCAM, discriminator_loss, generator_loss, r1_penalty
-from ..losses.perceptual import frames
-from ..metrics import CodebookUsage
 from ..quantizers import LFQ, Quantizer, QuantizerOutput
+from .checks import LazyPixelCheck, check_indices, check_latent_channels, check_quantizer_dim, check_video
+from .eval_metrics import ReconstructionMetrics, pooled_psnr
+from .generator import TokenizerGenerator, to_parameter_dtype
+from .hparams import save_init_config
 from .schedules import WarmupCosine
 
 __all__ = ["TokenizerGenerator", "VideoTokenizer", "check_video"]
 
 
-def check_video(video: Tensor, check_range: bool = True) -> None:
-    """Raise ``ValueError`` unless ``video`` is a float ``(B, 3, T, H, W)`` tensor with pixels in ``[−1, 1]``.
-
-    Invariant 12: a uint8 batch or floats in ``[0, 255]`` are refused, not silently trained on.
-    """
-    if video.ndim != 5:
-        raise ValueError(f"expected a video batch (B, C, T, H, W), got shape {tuple(video.shape)}")
-    if not video.is_floating_point():
-        raise ValueError(
-            f"expected float pixels in [-1, 1], got dtype {video.dtype}; convert uint8 frames with x / 127.5 - 1"
-        )
-    if check_range:
-        lo, hi = torch.aminmax(video.detach())
-        if lo < -1.0 - 1e-3 or hi > 1.0 + 1e-3:
-            raise ValueError(
-                f"expected pixels in [-1, 1], got values in [{lo.item():.3g}, {hi.item():.3g}]"
-                + ("; [0, 255] inputs must be scaled with x / 127.5 - 1" if hi > 2 else "")
-            )
-
-
 def _default_adam(params) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=1e-4, betas=(0.0, 0.99))
-
-
-class TokenizerGenerator(nn.Module):
-    """Encoder, quantizer and decoder: the part of the tokenizer that is EMA-averaged and exported.
-
-    ``encoder``: ``(B, 3, T, H, W)`` → ``(B, D, T', H', W')`` with an ``out_channels`` attribute ``D``;
-    ``decoder``: ``(B, D, T', H', W')`` → ``(B, 3, T, H, W)``.
-    """
-
-    def __init__(self, encoder: nn.Module, quantizer: Quantizer, decoder: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.quantizer = quantizer
-        self.decoder = decoder
-
-    def encode(self, video: Tensor) -> QuantizerOutput:
-        return self.quantizer(self.encoder(video))
-
-    def decode_codes(self, quantized: Tensor) -> Tensor:
-        return self.decoder(quantized)
-
-    def forward(self, video: Tensor) -> tuple[Tensor, QuantizerOutput]:
-        out = self.encode(video)
-        return self.decode_codes(out.quantized), out
 
 
 class VideoTokenizer(L.LightningModule):
@@ -91,7 +47,18 @@ class VideoTokenizer(L.LightningModule):
     Discriminator loss (after ``disc_start``): non-saturating loss + ``lecam_weight`` · LeCAM
     + ``r1_weight · r1_every`` · R1 every ``r1_every`` generator steps (lazy regularization, StyleGAN2).
 
-    Videos are float ``(B, 3, T, H, W)`` in ``[−1, 1]``; batches are dicts with key ``"video"``.
+    Videos are float32, bf16 or fp16 ``(B, 3, T, H, W)`` in ``[−1, 1]``; batches are dicts with key
+    ``"video"``. Every training batch's pixels are checked (NaN, ±inf, outside ``[−1, 1]``) without a sync
+    per step: the first at once, the others lazily, read back every ``trainer.log_every_n_steps`` generator
+    steps, at each training epoch's end and before each validation (the error names the generator step).
+
+    Validation and test log ``val/*`` and ``test/*``: ``psnr_per_frame`` (the papers' convention),
+    ``psnr_pooled``, ``ssim``, ``reconstruction`` and the codebook usage of the whole set
+    (:class:`~lfq_kit.models.eval_metrics.ReconstructionMetrics`), tokenizing through indices only.
+
+    Under LightningCLI, ``VideoTokenizer.load_from_checkpoint(path)`` rebuilds the model from the saved
+    config; a model built in Python is rebuilt by passing its modules and factories again:
+    ``load_from_checkpoint(path, encoder=..., decoder=..., quantizer=..., discriminator=...)``.
 
     Args:
         encoder: ``(B, 3, T, H, W)`` → ``(B, D, T', H', W')``; must expose ``out_channels`` (= ``D``).
@@ -119,8 +86,10 @@ class VideoTokenizer(L.LightningModule):
             :meth:`encode` and :meth:`decode`; None disables the EMA. The discriminator is never averaged.
 
     Raises:
-        ValueError: an encoder without ``out_channels``; invalid weights or steps; at run time, a video
-            batch that is not float in ``[−1, 1]`` or whose shape the encoder rejects.
+        ValueError: an encoder without ``out_channels``; a decoder whose ``in_channels`` differs from it; a
+            quantizer whose ``dim`` is not it; invalid steps; at run time, a video batch that is empty, not
+            float32/bf16/fp16, not finite or outside ``[−1, 1]``, or whose shape the encoder rejects.
+        FileNotFoundError, RuntimeError: at ``setup("fit")``, the perceptual loss's weights are missing.
     """
 
     def __init__(
@@ -147,14 +116,14 @@ class VideoTokenizer(L.LightningModule):
         ema_decay: float | None = 0.999,
     ) -> None:
         super().__init__()
-        self._save_config()
+        save_init_config(self)  # the config under LightningCLI; modules and factories are dropped
         self.automatic_optimization = False
-        latent_channels = getattr(encoder, "out_channels", None)
-        if not isinstance(latent_channels, int):
-            raise ValueError(f"encoder {type(encoder).__name__} must expose an integer `out_channels` attribute")
+        latent_channels = check_latent_channels(encoder, decoder)
         if r1_every < 1 or disc_start < 0 or warmup_steps < 0:
             raise ValueError(f"r1_every must be >= 1, disc_start and warmup_steps >= 0; got {r1_every}, {disc_start}, {warmup_steps}")
-        self.generator = TokenizerGenerator(encoder, quantizer(latent_channels), decoder)
+        built = quantizer(latent_channels)
+        check_quantizer_dim(built, latent_channels)
+        self.generator = TokenizerGenerator(encoder, built, decoder)
         self.discriminator = discriminator
         self.perceptual_loss = perceptual_loss
         self.lecam = LeCAM(lecam_decay)
@@ -167,22 +136,11 @@ class VideoTokenizer(L.LightningModule):
             self.ema.requires_grad_(False)
         self.generator_optimizer = generator_optimizer or _default_adam
         self.discriminator_optimizer = discriminator_optimizer or _default_adam
-        codebook_size = self.generator.quantizer.codebook_size
-        self.val_psnr = PeakSignalNoiseRatio(data_range=2.0)
-        self.val_ssim = StructuralSimilarityIndexMeasure(data_range=2.0)
-        self.val_usage = CodebookUsage(codebook_size)
+        self.val_metrics = ReconstructionMetrics(built.codebook_size)
+        self.test_metrics = ReconstructionMetrics(built.codebook_size)
         self._range_checked = False
-
-    def _save_config(self) -> None:
-        """Save the init arguments for ``load_from_checkpoint``: under LightningCLI they are the config
-        (class paths and init args), so the model is rebuilt from it. Objects given from Python (modules,
-        classes, factories) are dropped: modules' weights are in the state dict already, and plain values
-        keep checkpoints loadable with ``torch.load(weights_only=True)``."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`.*")
-            self.save_hyperparameters(frame=inspect.currentframe().f_back)
-        for key in [k for k, v in self.hparams.items() if isinstance(v, nn.Module) or callable(v)]:
-            del self.hparams[key]
+        self._train_pixels = LazyPixelCheck()
+        self._eval_pixels = LazyPixelCheck()
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -217,35 +175,48 @@ class VideoTokenizer(L.LightningModule):
     def encode(self, video: Tensor) -> Tensor:
         """``(B, 3, T, H, W)`` float in ``[−1, 1]`` → token indices ``(B, T', H', W')`` int64 (EMA weights).
 
+        Indices only (``quantizer.quantize_indices``): no quantizer loss is computed and no quantizer
+        state changes. The video is cast to the encoder's parameter dtype (a bf16 model takes fp32 pixels).
+        One device sync (the pixel check).
+
         Raises:
-            ValueError: a non-float video, pixels outside ``[−1, 1]``, or a shape the encoder rejects
-                (for MAGVIT-v2's causal encoder, ``T = 1 + 4k``).
+            ValueError: an empty batch, a non-float or float64 video, NaN/±inf pixels or pixels outside
+                ``[−1, 1]``, or a shape the encoder rejects (MAGVIT-v2's causal encoder: ``T = 1 + 4k``).
         """
         check_video(video)
-        return self.inference_generator.encode(video).indices
+        gen = self.inference_generator
+        return gen.encode_indices(to_parameter_dtype(video, gen.encoder))
 
     @torch.no_grad()
     def decode(self, indices: Tensor) -> Tensor:
         """Token indices ``(B, T', H', W')`` → video ``(B, 3, T, H, W)`` in ``[−1, 1]`` (EMA weights).
 
+        Decoders that also take images (``accepts_images``, e.g. ``Image2dDecoder``) take ``(B, H', W')`` too.
+
         Raises:
-            ValueError: indices outside ``[0, codebook_size)`` or not an integer tensor.
+            ValueError: bool, float or complex indices; the wrong number of axes; an empty tensor; ids
+                outside ``[0, codebook_size)``.
         """
-        q = self.quantizer
-        if indices.is_floating_point() or indices.ndim < 2:
-            raise ValueError(f"expected integer token indices (B, T', H', W'), got {indices.dtype} {tuple(indices.shape)}")
-        lo, hi = torch.aminmax(indices)
-        if lo < 0 or hi >= q.codebook_size:
-            raise ValueError(f"token indices must lie in [0, {q.codebook_size}), got [{lo.item()}, {hi.item()}]")
-        gen = self.inference_generator
-        codes = gen.quantizer.indices_to_codes(indices).to(self.dtype)
-        return gen.decode_codes(codes).clamp(-1.0, 1.0)
+        check_indices(indices, self.quantizer.codebook_size, bool(getattr(self.decoder, "accepts_images", False)))
+        return self.inference_generator.decode_indices(indices).clamp(-1.0, 1.0)
 
     def forward(self, video: Tensor) -> tuple[Tensor, QuantizerOutput]:
-        """Reconstruct with the live generator: ``(B, 3, T, H, W)`` → (reconstruction, quantizer output)."""
+        """Reconstruct with the live generator: ``(B, 3, T, H, W)`` → (reconstruction, quantizer output).
+
+        Checks the shape and dtype only (no device sync); the quantizer refuses non-finite latents."""
+        check_video(video, check_range=False)
         return self.generator(video)
 
     # -- training --------------------------------------------------------------------------------
+
+    def setup(self, stage: str) -> None:
+        """Lightning hook, after the strategy starts and before any data is read: for ``fit``, resolve the
+        perceptual loss's weights (its ``load()``), so a missing file or unavailable pretrained weights fail
+        now with their clear message instead of at the first step. Other stages never need them."""
+        if stage == TrainerFn.FITTING and self.perceptual_loss is not None and self.hparams.perceptual_weight > 0:
+            load = getattr(self.perceptual_loss, "load", None)
+            if callable(load):
+                load()
 
     def configure_optimizers(self) -> Any:
         max_steps = self.trainer.max_steps if self._trainer is not None else -1
@@ -262,9 +233,26 @@ class VideoTokenizer(L.LightningModule):
 
     def _video(self, batch: dict[str, Tensor]) -> Tensor:
         video = batch["video"]
-        check_video(video, check_range=not self._range_checked)  # full range check once per run: no sync per step
+        check_video(video, check_range=not self._range_checked)  # values read back once per run: no sync per step
         self._range_checked = True
+        self._train_pixels.observe(video, self.generator_step)  # every batch, read back lazily
         return video
+
+    def _raise_on_bad_pixels(self, check: LazyPixelCheck, what: str) -> None:
+        """Raise ``ValueError`` if ``check`` saw a bad batch here or (under DDP) on another rank."""
+        message = check.error(what)
+        if self._trainer is not None and self.trainer.world_size > 1:  # every rank raises, none hangs
+            if self.trainer.strategy.reduce_boolean_decision(message is not None, all=False) and message is None:
+                message = "another rank saw NaN, infinite or out-of-range pixels (its error names the batch)"
+        if message is not None:
+            raise ValueError(message)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.generator_step % max(1, self.trainer.log_every_n_steps) == 0:
+            self._raise_on_bad_pixels(self._train_pixels, "training batch at generator step")
+
+    def on_train_epoch_end(self) -> None:
+        self._raise_on_bad_pixels(self._train_pixels, "training batch at generator step")
 
     def _step_optimizer(self, index: int, loss: Tensor) -> None:
         optimizers = self.optimizers()
@@ -314,7 +302,7 @@ class VideoTokenizer(L.LightningModule):
         logs["train/loss"] = g_loss.detach()
         logs.update({f"train/{k}": v for k, v in qout.metrics.items()})
         self.log_dict(logs, prog_bar=False)
-        self.log("train/psnr", _psnr(recon.detach(), video), prog_bar=True)
+        self.log("train/psnr", pooled_psnr(recon.detach(), video), prog_bar=True)
         return g_loss.detach()
 
     def _discriminator_loss(self, real: Tensor, fake: Tensor, step: int, logs: dict[str, Tensor]) -> Tensor:
@@ -347,33 +335,49 @@ class VideoTokenizer(L.LightningModule):
 
     # -- evaluation ------------------------------------------------------------------------------
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def _evaluation_step(self, batch: dict[str, Tensor], batch_idx: int, stage: str) -> None:
         video = batch["video"]
-        check_video(video, check_range=batch_idx == 0)
+        check_video(video, check_range=batch_idx == 0)  # the other batches lazily: no sync per batch
+        self._eval_pixels.observe(video, batch_idx)
         gen = self.inference_generator
-        out = gen.encode(video)
-        recon = gen.decode_codes(out.quantized).clamp(-1.0, 1.0)
-        self.val_psnr.update(recon.float(), video.float())
-        self.val_ssim.update(frames(recon).float(), frames(video).float())
-        self.val_usage.update(out.indices)
-        self.log("val/psnr", self.val_psnr, prog_bar=True)
-        self.log("val/ssim", self.val_ssim)
-        self.log("val/reconstruction", F.mse_loss(recon.float(), video.float()))
-        self.log_dict({f"val/{k}": v for k, v in out.metrics.items()})
+        indices = gen.encode_indices(video)  # no quantizer loss: codes from indices equal forward's (invariant 8)
+        recon = gen.decode_indices(indices).clamp(-1.0, 1.0)
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        metrics.update(recon, video, indices)
+        batch_size = video.shape[0]
+        self.log(f"{stage}/psnr_per_frame", metrics.psnr_per_frame, prog_bar=True, batch_size=batch_size)
+        self.log(f"{stage}/psnr_pooled", metrics.psnr_pooled, batch_size=batch_size)
+        self.log(f"{stage}/ssim", metrics.ssim, batch_size=batch_size)
+        self.log(f"{stage}/reconstruction", F.mse_loss(recon.float(), video.float()), batch_size=batch_size)
+
+    def _end_evaluation(self, stage: str) -> None:
+        self._raise_on_bad_pixels(self._eval_pixels, f"{stage} batch")
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        self.log_dict({f"{stage}/{k}": v for k, v in metrics.codebook().items()})
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluation_step(batch, batch_idx, "val")
+
+    def on_validation_epoch_start(self) -> None:
+        if self.trainer.state.fn == TrainerFn.FITTING:  # do not validate (or checkpoint) a model trained on bad pixels
+            self._raise_on_bad_pixels(self._train_pixels, "training batch at generator step")
+        self._eval_pixels.reset()
 
     def on_validation_epoch_end(self) -> None:
-        usage = self.val_usage.compute()
-        self.log_dict({f"val/codebook_{k}": v for k, v in usage.items()})
-        self.val_usage.reset()
+        self._end_evaluation("val")
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
+        self._evaluation_step(batch, batch_idx, "test")
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_pixels.reset()
 
     def on_test_epoch_end(self) -> None:
-        self.on_validation_epoch_end()
+        self._end_evaluation("test")
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
-        """Token indices of a batch plus its identifiers, for :class:`lfq_kit.callbacks.TokenWriter`."""
+        """Token indices of a batch (:meth:`encode`: indices only) plus its identifiers, for
+        :class:`lfq_kit.callbacks.TokenWriter`."""
         out = {"indices": self.encode(batch["video"])}
         for key in ("label", "video_id", "clip_start"):
             if key in batch:
@@ -381,9 +385,3 @@ class VideoTokenizer(L.LightningModule):
         if "clip_start" not in out and "frame_indices" in batch:  # video data modules: first source frame
             out["clip_start"] = batch["frame_indices"][:, 0]
         return out
-
-
-def _psnr(recon: Tensor, target: Tensor) -> Tensor:
-    """PSNR in dB of ``[−1, 1]`` videos (data range 2), over the whole batch."""
-    mse = F.mse_loss(recon.float().clamp(-1, 1), target.float())
-    return 10 * torch.log10(4.0 / mse.clamp_min(1e-10))
