@@ -11,6 +11,16 @@ of ``--repeats`` forward+backward passes after one warm-up. Configurations whose
 would not fit in memory on the other side are skipped and marked as such. The reference
 ``float32 (512 × N) @ (N × 512)`` matmul is timed in the same run: the exact entropy needs about three such
 products (one forward, two backward) at K = 2^18.
+
+Two focused figures, each in one process, interleaving the compared calls so a change in load hits both:
+
+* ``--entropy``: ``exact_code_entropy`` forward + backward at K = 2^18, N = 16384 on LFQ's training logits
+  (``4 · 100 · z``, ``z ~ 0.1 · N(0, 1)``), the single float32 ``(512 × N) @ (N × 512)`` product, and their
+  ratio (the target is at most 6; about 3 products are inherent);
+* ``--indices``: LFQ at dim 18 on 10,240 tokens, ``forward`` in eval mode (both entropies) against
+  ``quantize_indices`` (the indices alone).
+
+``--threads`` sets ``torch.set_num_threads`` (default 2, the benchmark machine's cores).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -87,16 +98,77 @@ def fits(impl: str, d: int, n: int) -> bool:
     return impl == "lfq_kit" or 8 * 4 * n * 2**d <= MEMORY_LIMIT
 
 
+def _interleaved(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, one warm-up each, then ``repeats`` rounds calling each once."""
+    for call in calls.values():
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def entropy_figure(repeats: int, d: int = 18, n: int = 16384) -> None:
+    """Exact batch entropy forward + backward against one (2^ceil(d/2) × N) @ (N × 2^floor(d/2)) product."""
+    from lfq_kit.quantizers.entropy import exact_code_entropy
+
+    torch.manual_seed(0)
+    logits = 4 * 100.0 * (torch.randn(n, d) * 0.1)  # LFQ's per-bit logits 4 z / τ at the paper's τ = 0.01
+    a = (d + 1) // 2
+    left, right = torch.randn(2**a, n), torch.randn(n, 2 ** (d - a))
+
+    def entropy_step():
+        x = logits.clone().requires_grad_()
+        exact_code_entropy(x).backward()
+
+    times = _interleaved({"entropy": entropy_step, "product": lambda: left @ right}, repeats)
+    ent, prod = statistics.median(times["entropy"]), statistics.median(times["product"])
+    per_round = statistics.median(e / p for e, p in zip(times["entropy"], times["product"]))
+    print(f"exact entropy K=2^{d}, N={n}, forward+backward: {ent * 1e3:.1f} ms (median of {repeats})")
+    print(f"float32 ({2**a} x {n}) @ ({n} x {2 ** (d - a)}): {prod * 1e3:.1f} ms")
+    print(f"ratio: {ent / prod:.2f} (of medians), {per_round:.2f} (median of per-round ratios); target <= 6")
+
+
+def indices_figure(repeats: int, d: int = 18, shape: tuple[int, ...] = (2, 5, 32, 32)) -> None:
+    """LFQ eval forward (losses, both entropies) against quantize_indices on the same latents."""
+    from lfq_kit.quantizers import LFQ
+
+    torch.manual_seed(0)
+    q = LFQ(d).eval()
+    z = torch.randn(shape[0], d, *shape[1:])
+    tokens = z.numel() // d
+    with torch.no_grad():
+        assert torch.equal(q(z).indices, q.quantize_indices(z))
+        times = _interleaved({"forward": lambda: q(z), "indices": lambda: q.quantize_indices(z)}, repeats)
+    fwd, idx = statistics.median(times["forward"]), statistics.median(times["indices"])
+    print(f"LFQ dim {d}, {tokens} tokens, eval: forward {fwd * 1e3:.2f} ms, quantize_indices {idx * 1e3:.3f} ms "
+          f"({fwd / idx:.0f}x; median of {repeats})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--log2k", type=int, nargs="+", default=KS, help="vocabulary sizes as log2 K")
     parser.add_argument("--tokens", type=int, nargs="+", default=NS, help="token counts N")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--entropy", action="store_true", help="only the exact-entropy vs product figure")
+    parser.add_argument("--indices", action="store_true", help="only the forward vs quantize_indices figure")
     parser.add_argument("--child", nargs=3, metavar=("IMPL", "D", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.child:
         impl, d, n = args.child
         print(json.dumps(run_one(impl, int(d), int(n), args.repeats)))
+        return
+    if args.entropy or args.indices:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        if args.entropy:
+            entropy_figure(max(args.repeats, 7))
+        if args.indices:
+            indices_figure(max(args.repeats, 20))
         return
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -113,7 +185,8 @@ def main() -> None:
                 if not fits(impl, d, n):
                     row[impl] = None
                     continue
-                cmd = [sys.executable, __file__, "--repeats", str(args.repeats), "--child", impl, str(d), str(n)]
+                cmd = [sys.executable, __file__, "--repeats", str(args.repeats), "--threads", str(args.threads)]
+                cmd += ["--child", impl, str(d), str(n)]
                 out = subprocess.run(cmd, capture_output=True, text=True)
                 if out.returncode != 0:  # e.g. killed for memory
                     raise RuntimeError(f"{impl} at K=2^{d}, N={n} failed ({out.returncode}): {out.stderr[-500:]}")

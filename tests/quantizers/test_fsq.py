@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from lfq_kit.quantizers import FSQ
+from lfq_kit.quantizers import FSQ, base
 from lfq_kit.registry import QUANTIZERS
 
 
@@ -145,12 +145,17 @@ def test_two_levels_follow_the_sign():
     assert out.indices.tolist() == [[1, 2, 1, 2]]
 
 
-def test_nan_input_still_gives_indices_in_range():
+def test_nan_input_is_refused_and_stays_in_range_where_unchecked(monkeypatch):
     fsq = FSQ(levels=(8, 5, 5, 5))
     z = torch.randn(1, 4, 6)
     z[0, 1, 2] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        fsq(z)
+    # Training on an accelerator checks without a sync (no raise here): indices must still be in range.
+    monkeypatch.setattr(base, "_sync_free_check", lambda z, training: True)
     indices = fsq(z).indices
     assert indices.min() >= 0 and indices.max() < 1000
+    assert torch.isnan(fsq(z).quantized[0, :, 2]).any()  # the NaN is not hidden behind a valid code
 
 
 def test_straight_through_gradient_of_the_bound():

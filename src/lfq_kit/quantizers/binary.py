@@ -84,6 +84,25 @@ class BinaryQuantizer(Quantizer):
         self.entropy_anneal_factor = entropy_anneal_factor
         self.entropy_anneal_steps = entropy_anneal_steps
 
+    @staticmethod
+    def sign_bits(z: Tensor) -> Tensor:
+        """``(B, dim, *S)`` → bool bits ``z > 0``, strict: an exact 0 is a 0 bit (code −1).
+
+        The one sign rule of forward and :meth:`quantize_indices`, so both give the same indices.
+        """
+        return z > 0
+
+    def quantize_indices(self, z: Tensor) -> Tensor:
+        """``(B, dim, *S)`` → ``(B, *S)`` int64 indices from the sign bits alone (no loss, no entropy).
+
+        Equal to ``forward(z).indices`` in any mode (sign quantizers keep no state).
+
+        Raises:
+            ValueError: as :meth:`Quantizer.check_input`.
+        """
+        self.check_input(z)
+        return bits_to_indices(self.sign_bits(z))
+
     def current_entropy_weight(self) -> Tensor:
         """The entropy weight at the current step (after annealing)."""
         return annealed_weight(self.entropy_weight, self.step, self.entropy_anneal_factor, self.entropy_anneal_steps)

@@ -57,7 +57,8 @@ class BSQ(BinaryQuantizer):
             configs ramp their quantizer loss the same way (3×, 2,000 steps).
 
     Raises:
-        ValueError: ``dim`` outside ``[1, 62]``; an input that is not ``(B, dim, *S)`` floating point.
+        ValueError: ``dim`` outside ``[1, 62]``; an input that is not a non-empty, finite ``(B, dim, *S)``
+            floating-point tensor (see :meth:`Quantizer.check_input`).
     """
 
     def __init__(
@@ -83,7 +84,7 @@ class BSQ(BinaryQuantizer):
 
     def forward(self, z: Tensor) -> QuantizerOutput:
         self.check_input(z)
-        bits = z > 0
+        bits = self.sign_bits(z)
         indices = bits_to_indices(bits)
         with torch.autocast(z.device.type, enabled=False):
             u = F.normalize(z.float(), dim=1)
@@ -96,5 +97,10 @@ class BSQ(BinaryQuantizer):
         return QuantizerOutput(quantized.to(z.dtype), indices, loss, metrics)
 
     def indices_to_codes(self, indices: Tensor) -> Tensor:
-        """``(B, *S)`` int64 → ``(B, dim, *S)`` float32 unit-norm codes ``±1/√dim``."""
+        """``(B, *S)`` integer ids in ``[0, 2^dim)`` → ``(B, dim, *S)`` float32 unit-norm codes ``±1/√dim``.
+
+        Raises:
+            ValueError: as :meth:`Quantizer.check_indices` (non-integer dtype, id outside the vocabulary).
+        """
+        self.check_indices(indices)
         return self._bits_to_codes(indices_to_bits(indices, self.dim))

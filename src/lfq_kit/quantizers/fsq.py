@@ -50,7 +50,8 @@ class FSQ(Quantizer):
 
     Raises:
         ValueError: empty ``levels``, a level below 2, ``Π levels > 2^62``, ``dim < 1``; an input that
-            is not ``(B, dim, *S)`` floating point.
+            is not a non-empty, finite ``(B, dim, *S)`` floating-point tensor (see
+            :meth:`Quantizer.check_input`).
     """
 
     def __init__(self, dim: int | None = None, levels: Sequence[int] = (8, 5, 5, 5)) -> None:
@@ -88,6 +89,24 @@ class FSQ(Quantizer):
         self.register_buffer("_offset", torch.tensor(offset, dtype=torch.float32), persistent=False)
         self.register_buffer("_shift", torch.tensor(shift, dtype=torch.float32), persistent=False)
 
+    def _tokens(self, z: Tensor) -> Tensor:
+        """``(B, dim, *S)`` → ``(N, len(levels))`` float32 tokens (after the input projection, if any)."""
+        return linear32(self.project_in, z.float().movedim(1, -1).reshape(-1, self.dim))
+
+    def _bound(self, x: Tensor) -> Tensor:
+        """Tokens → bounded values ``b`` (see the class docstring), float32."""
+        return torch.tanh(x + self._shift) * self._half_l - self._offset
+
+    def _digits(self, bounded: Tensor) -> Tensor:
+        """Bounded values → int64 digits in ``[0, L)``; shared by forward and :meth:`quantize_indices`."""
+        # The clamp is a no-op for finite inputs (the bound guarantees the range); it keeps NaN inputs
+        # (possible in training on an accelerator, where the finiteness check does not sync) in range.
+        return (bounded.round().long() + self._half_width).clamp(min=0).minimum(self._levels - 1)
+
+    def _digits_to_indices(self, digits: Tensor, shape: torch.Size) -> Tensor:
+        """``(N, len(levels))`` digits → ``(B, *S)`` int64 indices, channel 0 least significant."""
+        return (digits * self._basis).sum(-1).reshape(shape)
+
     def _digits_to_codes(self, digits: Tensor) -> Tensor:
         """``(N, len(levels))`` int64 digits → float32 codes in ``[−1, 1]``."""
         return (digits - self._half_width).float() / self._half_width.float()
@@ -100,19 +119,32 @@ class FSQ(Quantizer):
         self.check_input(z)
         shape = z.movedim(1, -1).shape[:-1]  # (B, *S)
         with torch.autocast(z.device.type, enabled=False):
-            x = linear32(self.project_in, z.float().movedim(1, -1).reshape(-1, self.dim))  # (N, len(levels))
-            bounded = torch.tanh(x + self._shift) * self._half_l - self._offset
-            # The clamp is a no-op for finite inputs (the bound guarantees the range); it keeps NaN
-            # inputs from producing out-of-range indices.
-            digits = (bounded.round().long() + self._half_width).clamp(min=0).minimum(self._levels - 1)
+            bounded = self._bound(self._tokens(z))
+            digits = self._digits(bounded)
             codes = self._digits_to_codes(digits)
             quantized = self._to_output(straight_through(bounded / self._half_width, codes), shape)
-            indices = (digits * self._basis).sum(-1).reshape(shape)
+            indices = self._digits_to_indices(digits, shape)
             loss = torch.zeros((), dtype=torch.float32, device=z.device)
         return QuantizerOutput(quantized.to(z.dtype), indices, loss, {})
 
+    def quantize_indices(self, z: Tensor) -> Tensor:
+        """``(B, dim, *S)`` → ``(B, *S)`` int64 indices, equal to ``forward(z).indices`` (no codes, no graph).
+
+        Raises:
+            ValueError: as :meth:`Quantizer.check_input`.
+        """
+        self.check_input(z)
+        shape = z.movedim(1, -1).shape[:-1]  # (B, *S)
+        with torch.no_grad(), torch.autocast(z.device.type, enabled=False):
+            return self._digits_to_indices(self._digits(self._bound(self._tokens(z))), shape)
+
     def indices_to_codes(self, indices: Tensor) -> Tensor:
-        """``(B, *S)`` int64 → ``(B, dim, *S)`` float32 codes (after the output projection, if any)."""
+        """``(B, *S)`` integer ids in ``[0, Π levels)`` → ``(B, dim, *S)`` float32 codes (after any projection).
+
+        Raises:
+            ValueError: as :meth:`Quantizer.check_indices` (non-integer dtype, id outside the vocabulary).
+        """
+        self.check_indices(indices)
         with torch.autocast(indices.device.type, enabled=False):
             digits = torch.div(indices.reshape(-1, 1).long(), self._basis, rounding_mode="floor") % self._levels
             return self._to_output(self._digits_to_codes(digits), indices.shape)

@@ -45,7 +45,8 @@ class LFQ(BinaryQuantizer):
             The step comes from :meth:`Quantizer.set_step`, which the training modules call.
 
     Raises:
-        ValueError: ``dim`` outside ``[1, 62]``; an input that is not ``(B, dim, *S)`` floating point.
+        ValueError: ``dim`` outside ``[1, 62]``; an input that is not a non-empty, finite ``(B, dim, *S)``
+            floating-point tensor (see :meth:`Quantizer.check_input`).
     """
 
     def __init__(
@@ -66,7 +67,7 @@ class LFQ(BinaryQuantizer):
 
     def forward(self, z: Tensor) -> QuantizerOutput:
         self.check_input(z)
-        bits = z > 0  # strict: an exact 0 maps to −1
+        bits = self.sign_bits(z)  # strict: an exact 0 maps to −1
         q = torch.where(bits, 1.0, -1.0).to(z.dtype)
         indices = bits_to_indices(bits)
         with torch.autocast(z.device.type, enabled=False):
@@ -78,5 +79,10 @@ class LFQ(BinaryQuantizer):
         return QuantizerOutput(straight_through(z, q), indices, loss, metrics)
 
     def indices_to_codes(self, indices: Tensor) -> Tensor:
-        """``(B, *S)`` int64 → ``(B, dim, *S)`` float32 codes in ``{−1, +1}``."""
+        """``(B, *S)`` integer ids in ``[0, 2^dim)`` → ``(B, dim, *S)`` float32 codes in ``{−1, +1}``.
+
+        Raises:
+            ValueError: as :meth:`Quantizer.check_indices` (non-integer dtype, id outside the vocabulary).
+        """
+        self.check_indices(indices)
         return torch.where(indices_to_bits(indices, self.dim), 1.0, -1.0)

@@ -73,7 +73,8 @@ class VQ(Quantizer):
 
     Raises:
         ValueError: a non-positive size, ``ema_decay`` outside ``[0, 1)``, a negative ``ema_epsilon`` or
-            ``dead_code_threshold``; an input that is not ``(B, dim, *S)`` floating point.
+            ``dead_code_threshold``; an input that is not a non-empty, finite ``(B, dim, *S)``
+            floating-point tensor (see :meth:`Quantizer.check_input`).
     """
 
     def __init__(
@@ -130,6 +131,11 @@ class VQ(Quantizer):
 
     # -- lookup ------------------------------------------------------------------------------------
 
+    def _tokens(self, z: Tensor) -> Tensor:
+        """``(B, dim, *S)`` → ``(N, codebook_dim)`` float32 lookup vectors (projected, normalized if asked)."""
+        x = linear32(self.project_in, z.float().movedim(1, -1).reshape(-1, self.dim))
+        return F.normalize(x, dim=-1) if self.use_l2_norm else x
+
     def _codes(self) -> Tensor:
         """The codebook as used for lookup: ``(K, codebook_dim)`` float32, l2-normalized if asked."""
         codebook = self.codebook.float()
@@ -154,10 +160,8 @@ class VQ(Quantizer):
         Sync-free: a candidate is drawn for every code and ``torch.where`` keeps the live ones.
         """
         dead = self.cluster_size < self.dead_code_threshold
-        if x.shape[0] > 0:
-            candidates = x[torch.randint(x.shape[0], (self.codebook_size,), device=x.device)]
-        else:  # an empty batch has nothing to sample; still take part in the broadcast
-            candidates = self.codebook.detach().float().clone()
+        # x is never empty: check_input refuses empty batches (every rank gets full batches under DDP).
+        candidates = x[torch.randint(x.shape[0], (self.codebook_size,), device=x.device)]
         if _distributed():
             dist.broadcast(candidates, src=0)  # identical codebooks on every rank
         self.codebook.copy_(torch.where(dead[:, None], candidates.to(self.codebook.dtype), self.codebook))
@@ -193,9 +197,7 @@ class VQ(Quantizer):
         self.check_input(z)
         shape = z.movedim(1, -1).shape[:-1]  # (B, *S)
         with torch.autocast(z.device.type, enabled=False):
-            x = linear32(self.project_in, z.float().movedim(1, -1).reshape(-1, self.dim))  # (N, codebook_dim)
-            if self.use_l2_norm:
-                x = F.normalize(x, dim=-1)
+            x = self._tokens(z)  # (N, codebook_dim)
             metrics: dict[str, Tensor] = {}
             if self.dead_code_threshold > 0:
                 if self.training:
@@ -220,8 +222,27 @@ class VQ(Quantizer):
             quantized = self._to_output(straight_through(x, q.detach()), shape)
         return QuantizerOutput(quantized.to(z.dtype), indices.reshape(shape), loss, metrics)
 
+    def quantize_indices(self, z: Tensor) -> Tensor:
+        """``(B, dim, *S)`` → ``(B, *S)`` int64 nearest-code indices, equal to ``forward(z).indices`` in eval mode.
+
+        Only the lookup: no losses, no output projection, and no state update in any mode (no dead-code
+        restart, no EMA or usage statistics).
+
+        Raises:
+            ValueError: as :meth:`Quantizer.check_input`.
+        """
+        self.check_input(z)
+        shape = z.movedim(1, -1).shape[:-1]  # (B, *S)
+        with torch.no_grad(), torch.autocast(z.device.type, enabled=False):
+            return self._nearest(self._tokens(z), self._codes()).reshape(shape)
+
     def indices_to_codes(self, indices: Tensor) -> Tensor:
-        """``(B, *S)`` int64 → ``(B, dim, *S)`` float32 codes (after the output projection, if any)."""
+        """``(B, *S)`` integer ids in ``[0, codebook_size)`` → ``(B, dim, *S)`` float32 codes (after any projection).
+
+        Raises:
+            ValueError: as :meth:`Quantizer.check_indices` (non-integer dtype, id outside the vocabulary).
+        """
+        self.check_indices(indices)
         with torch.autocast(indices.device.type, enabled=False):
             q = F.embedding(indices.reshape(-1).long(), self._codes())
             return self._to_output(q, indices.shape)
