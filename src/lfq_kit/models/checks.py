@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LazyPixelCheck", "check_indices", "check_latent_channels", "check_quantizer_dim", "check_video"]
+__all__ = ["LazyPixelCheck", "check_index_layout", "check_latent_channels", "check_quantizer_dim", "check_video"]
 
 PIXEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _TOLERANCE = 1e-3  # float rounding of x / 127.5 − 1
@@ -65,23 +65,17 @@ def check_video(video: Tensor, check_range: bool = True) -> None:
             raise ValueError(message)
 
 
-def check_indices(indices: Tensor, codebook_size: int, accepts_images: bool = False) -> None:
-    """Raise unless ``indices`` are non-empty integer token ids ``(B, T', H', W')`` in ``[0, codebook_size)``.
-
-    ``accepts_images``: the decoder also takes image latents, so ``(B, H', W')`` ids are valid too. The
-    range check reads the minimum and maximum back to the host once.
+def check_index_layout(indices: Tensor, accepts_images: bool = False) -> None:
+    """Raise unless ``indices`` is a non-empty tensor laid out as a decoder reads it: ``(B, T', H', W')``, or also
+    ``(B, H', W')`` when ``accepts_images`` (the decoder takes image latents). Dtype and range are the quantizer's
+    to check (:meth:`lfq_kit.quantizers.Quantizer.check_indices`, called by every ``indices_to_codes``).
 
     Raises:
         TypeError: ``indices`` is not a tensor.
-        ValueError: a bool, float or complex dtype; the wrong number of axes (the message gives the
-            expected layout); an empty tensor; ids outside ``[0, codebook_size)``.
+        ValueError: the wrong number of axes (the message gives the expected layout); an empty tensor.
     """
     if not isinstance(indices, Tensor):
         raise TypeError(f"expected a tensor of token indices, got {type(indices).__name__}")
-    if indices.dtype == torch.bool or indices.is_floating_point() or indices.is_complex():
-        raise ValueError(
-            f"expected integer token indices (int64, as encode returns), got dtype {indices.dtype}"
-        )
     ranks = (3, 4) if accepts_images else (4,)
     if indices.ndim not in ranks:
         layout = "(B, T', H', W') or (B, H', W')" if accepts_images else "(B, T', H', W') for a video decoder"
@@ -89,9 +83,6 @@ def check_indices(indices: Tensor, codebook_size: int, accepts_images: bool = Fa
         raise ValueError(f"expected token indices {layout}, got shape {tuple(indices.shape)}{hint}")
     if indices.numel() == 0:
         raise ValueError(f"expected non-empty token indices, got shape {tuple(indices.shape)}")
-    lo, hi = torch.stack(torch.aminmax(indices)).tolist()  # one host read
-    if lo < 0 or hi >= codebook_size:
-        raise ValueError(f"token indices must lie in [0, {codebook_size}), got values in [{lo}, {hi}]")
 
 
 def check_latent_channels(encoder: nn.Module, decoder: nn.Module) -> int:

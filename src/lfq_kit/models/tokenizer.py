@@ -23,7 +23,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..losses import LeCAM, discriminator_loss, generator_loss, r1_penalty
 from ..quantizers import LFQ, Quantizer, QuantizerOutput
-from .checks import LazyPixelCheck, check_indices, check_latent_channels, check_quantizer_dim, check_video
+from .checks import LazyPixelCheck, check_index_layout, check_latent_channels, check_quantizer_dim, check_video
 from .eval_metrics import ReconstructionMetrics, pooled_psnr
 from .generator import TokenizerGenerator, to_parameter_dtype
 from .hparams import save_init_config
@@ -197,7 +197,8 @@ class VideoTokenizer(L.LightningModule):
             ValueError: bool, float or complex indices; the wrong number of axes; an empty tensor; ids
                 outside ``[0, codebook_size)``.
         """
-        check_indices(indices, self.quantizer.codebook_size, bool(getattr(self.decoder, "accepts_images", False)))
+        check_index_layout(indices, bool(getattr(self.decoder, "accepts_images", False)))
+        self.quantizer.check_indices(indices)  # dtype and range, one sync (indices_to_codes repeats it: plugins)
         return self.inference_generator.decode_indices(indices).clamp(-1.0, 1.0)
 
     def forward(self, video: Tensor) -> tuple[Tensor, QuantizerOutput]:
