@@ -2,15 +2,17 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from lfq_kit.cli import LfqKitCLI, main
-from lfq_kit.registry import QUANTIZERS
+from lfq_kit.cli import QUICKSTART, LfqKitCLI, main
+from lfq_kit.registry import QUANTIZERS, REGISTRIES
 from small_quantizers import SMALL_QUANTIZERS
 
+ROOT = Path(__file__).resolve().parents[1]
 TRAINER = [
     "--trainer.max_steps=2",
     "--trainer.logger=false",
@@ -97,7 +99,7 @@ def test_resolved_config_is_saved_next_to_the_run(tmp_path):
     assert cli.trainer.log_dir.endswith("version_0")
 
 
-def test_unknown_quantizer_lists_registered_ones(tmp_path, capsys):
+def test_unknown_quantizer_lists_registered_ones_once(tmp_path, capsys):
     cfg = toy_config(tmp_path, "NoSuchQuantizer", {})
     with pytest.raises(SystemExit) as exit_:
         main(["fit", "-c", str(cfg)])
@@ -105,13 +107,64 @@ def test_unknown_quantizer_lists_registered_ones(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "NoSuchQuantizer" in err
     assert "Registered quantizers: " + ", ".join(QUANTIZERS.names()) in err
+    # regression: the nested class_path parser and the top-level one both appended the block
+    assert err.count("NoSuchQuantizer: not an importable class path") == 1
+    assert err.count("Registered quantizers") == err.count("Registered callbacks") == 1
 
 
-def test_list_command(capsys):
+@pytest.mark.parametrize("command", ["fit", "validate"])
+def test_no_config_points_at_configs_and_the_quickstart(command, capsys):
+    """Regression: `lfq-kit fit` alone said only "the following arguments are required: fit.model"."""
+    with pytest.raises(SystemExit) as exit_:
+        main([command])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"required: {command}.model" in err
+    assert "configs/" in err and f"\n  {QUICKSTART}\n" in err
+    assert QUICKSTART == "lfq-kit fit --config configs/quickstart.yaml" and (ROOT / "configs/quickstart.yaml").is_file()
+
+
+def test_other_errors_get_no_hint(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--trainer.max_steps=many"])
+    err = capsys.readouterr().err
+    assert "max_steps" in err and "Registered quantizers" not in err
+
+
+def _listed(out: str) -> dict[str, dict[str, str]]:
+    """`lfq-kit list` output → {kind: {name: import path}}."""
+    listed: dict[str, dict[str, str]] = {}
+    for line in out.splitlines():
+        if not line.startswith(" "):
+            kind = listed.setdefault(line.rstrip(":"), {})
+        else:
+            name, path = line.split()
+            kind[name] = path
+    return listed
+
+
+def test_list_command_shows_every_registry(capsys):
+    assert main(["list"]) == 0
+    listed = _listed(capsys.readouterr().out)
+    assert list(listed) == ["quantizers", "backbones", "models", "data", "callbacks"] == list(REGISTRIES)
+    for kind, registry in REGISTRIES.items():
+        classes = {name: registry.get(name) for name in registry.names()}
+        assert listed[kind] == {n: f"{c.__module__}.{c.__qualname__}" for n, c in classes.items()}
+    assert {"LFQ", "VQ", "FSQ", "BSQ"} <= set(listed["quantizers"])
+    assert listed["models"]["VideoTokenizer"] == "lfq_kit.models.tokenizer.VideoTokenizer"
+    assert {"SampleClipsDataModule", "UCF101DataModule", "ImageFolderDataModule"} <= set(listed["data"])
+    assert {"TokenWriter", "ReconstructionLogger", "SkippedFilesReport"} <= set(listed["callbacks"])
+
+
+def test_list_command_filters(capsys):
     assert main(["list", "quantizers"]) == 0
     out = capsys.readouterr().out
     for name in SMALL_QUANTIZERS:
         assert f"  {name} " in out
     assert main(["list", "quantizers", "?Q"]) == 0
-    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
-    assert listed == {"VQ"}
+    assert _listed(capsys.readouterr().out) == {"quantizers": {"VQ": "lfq_kit.quantizers.vq.VQ"}}
+    assert main(["list", "data", "*Clips*"]) == 0
+    assert list(_listed(capsys.readouterr().out)["data"]) == ["SampleClipsDataModule"]
+    with pytest.raises(SystemExit):
+        main(["list", "widgets"])
+    assert "invalid choice: 'widgets'" in capsys.readouterr().err

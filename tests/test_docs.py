@@ -1,58 +1,111 @@
-"""Every command in README.md and docs/ runs: `lfq-kit` lines in bash blocks, and every python block.
+"""Every command in README.md and docs/ runs: each line of a bash block, each `$ ` line of a console block
+(continuation lines joined, leading `VAR=value` assignments dropped), and every python block.
 
-`pip install` steps are what CI itself runs (`.ci/run`), and `pytest` is this run; both are skipped here.
-`fit` commands get `--trainer.fast_dev_run=1` so a documented training command is checked in seconds.
+- `pip install` steps are what CI itself runs (`.ci/run`), and `pytest` is this run; both are skipped here.
+- Trainer commands (`fit`, `validate`, `test`, `predict`) get `--trainer.fast_dev_run=1` (one batch), so a
+  documented training command is checked in seconds. The configs they name must exist.
+- A trainer command whose data root or checkpoint is not on this machine (`/data/ucf101`, `runs/.../last.ckpt`)
+  is parsed and validated with `--print_config` (every class_path and option resolved; a typo fails), then
+  skipped, saying which path is missing. The configs themselves train on miniature trees in tests/test_configs.py.
+- `python tests/benchmarks/*.py` lines are benchmarks of minutes, run by hand (docs/benchmarks.md): the script
+  must exist and compile, then the case is skipped.
 """
 
+import py_compile
 import re
 import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lfq_kit.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
+TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
 
-def blocks(lang: str):
+def blocks(*langs: str):
     for doc in DOCS:
         for match in FENCE.finditer(doc.read_text()):
-            if match.group(1) == lang:
-                yield doc, match.group(2)
+            if match.group(1) in langs:
+                yield doc, match.group(1), match.group(2)
+
+
+def command_lines(lang: str, block: str) -> list[str]:
+    """The commands of a block: every line of a bash block, the `$ ` lines of a console block (the rest is
+    output), with backslash-continued lines joined."""
+    lines = block.replace("\\\n", " ").splitlines()
+    return lines if lang == "bash" else [line[2:] for line in lines if line.startswith("$ ")]
 
 
 def commands():
-    for doc, block in blocks("bash"):
-        for line in block.splitlines():
+    for doc, lang, block in blocks("bash", "console"):
+        for line in command_lines(lang, block):
             for part in line.split("&&"):
                 argv = shlex.split(part, comments=True)
+                while argv and ENV_ASSIGNMENT.match(argv[0]):
+                    argv = argv[1:]
                 if argv and argv[0] not in ("pip", "pytest"):
                     yield pytest.param(doc.name, argv, id=f"{doc.name}: {' '.join(argv)}")
 
 
+def _exit_code(args: list[str]) -> int:
+    try:
+        return main(args)
+    except SystemExit as exit_:
+        return exit_.code or 0
+
+
+def _missing_paths(args: list[str], capsys) -> list[str]:
+    """Parse and validate a trainer command (`--print_config`), and return the data root and checkpoint it names
+    that do not exist here."""
+    capsys.readouterr()
+    assert _exit_code([*args, "--print_config"]) == 0, capsys.readouterr().err[-3000:]
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    root = ((resolved.get("data") or {}).get("init_args") or {}).get("root")
+    return [str(p) for p in (root, resolved.get("ckpt_path")) if p is not None and not (ROOT / p).exists()]
+
+
+def test_the_command_lines_are_found():
+    found = [" ".join(p.values[1]) for p in commands()]
+    assert "lfq-kit fit --config configs/quickstart.yaml" in found  # README, bash
+    assert "lfq-kit fit --config configs/ucf101.yaml --data.init_args.root /data/ucf101" in found  # console
+    assert any(c.startswith("python tests/benchmarks/bench_data.py") for c in found)  # OMP_NUM_THREADS=1 dropped
+    assert any(c.endswith("--data.init_args.val_annotations annotations/validate.csv --data.init_args.val_dir validate")
+               for c in found)  # fmt: skip  # a continued line
+
+
 @pytest.mark.parametrize("doc, argv", list(commands()))
-def test_documented_command_runs(doc, argv, tmp_path, monkeypatch):
+def test_documented_command_runs(doc, argv, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     if argv[:3] == ["python", "-m", "lfq_kit"]:
         argv = ["lfq-kit", *argv[3:]]
+    if argv[0] == "python" and len(argv) > 1 and argv[1].startswith("tests/benchmarks/"):
+        assert (ROOT / argv[1]).is_file(), f"{doc}: {argv[1]} does not exist"
+        py_compile.compile(str(ROOT / argv[1]), doraise=True)
+        pytest.skip(f"{argv[1]}: tests/benchmarks/ scripts run by hand (minutes); it exists and compiles")
     assert argv[0] == "lfq-kit", f"{doc}: documented command {argv} is not an lfq-kit command; test it"
     args = argv[1:]
-    if args[:1] == ["fit"]:
-        for flag in ("--config", "-c"):
-            if flag in args and not (ROOT / args[args.index(flag) + 1]).exists():
-                pytest.skip(f"{args[args.index(flag) + 1]} does not exist yet (see the README note)")
+    asks_help = any(a in ("-h", "--help") or a.endswith(".help") for a in args)
+    if args[:1] and args[0] in TRAINER_COMMANDS and not asks_help:
+        for flag, value in zip(args, args[1:]):
+            if flag in ("--config", "-c"):
+                assert (ROOT / value).is_file(), f"{doc}: {value} does not exist"
+        missing = _missing_paths(args, capsys)
+        if missing:
+            pytest.skip(f"parsed and validated (--print_config); not run: {', '.join(missing)} not on this machine")
         args += ["--trainer.fast_dev_run=1", f"--trainer.default_root_dir={tmp_path}"]
-    try:
-        code = main(args)
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    assert code == 0
+    assert _exit_code(args) == 0
 
 
-@pytest.mark.parametrize("doc, code", [pytest.param(d.name, c, id=f"{d.name}:{i}") for i, (d, c) in enumerate(blocks("python"))])
+PYTHON_BLOCKS = [pytest.param(d.name, c, id=f"{d.name}:{i}") for i, (d, _, c) in enumerate(blocks("python"))]
+
+
+@pytest.mark.parametrize("doc, code", PYTHON_BLOCKS)
 def test_documented_python_runs(doc, code, monkeypatch):
     monkeypatch.chdir(ROOT)
     exec(compile(code, doc, "exec"), {})

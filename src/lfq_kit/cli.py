@@ -7,8 +7,9 @@ which this module ensures for lfq-kit's own classes and for plugins). Configs co
 each run's log directory. Optimizers and schedulers are arguments of the models (``OptimizerCallable``),
 not LightningCLI's automatic ones, since the tokenizer steps a generator and a discriminator.
 
-Extra commands (``lfq-kit list``; later ``compress``, ``generate``, ...) are looked up in :data:`COMMANDS`
-and dispatched before LightningCLI parses anything.
+Extra commands (``lfq-kit list``: every class a ``class_path`` may name, from :data:`lfq_kit.registry.REGISTRIES`;
+later ``compress``, ``generate``, ...) are looked up in :data:`COMMANDS` and dispatched before LightningCLI
+parses anything.
 """
 
 from __future__ import annotations
@@ -21,48 +22,66 @@ from typing import Callable, NoReturn, Sequence
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from .registry import BACKBONES, QUANTIZERS, Registry, load_plugins
+from .registry import REGISTRIES, load_plugins
 
-__all__ = ["COMMANDS", "LfqKitCLI", "main"]
+__all__ = ["COMMANDS", "LfqKitArgumentParser", "LfqKitCLI", "main"]
 
-# Subpackages whose import registers the classes that YAML may name by short class name.
-_COMPONENT_PACKAGES = (
-    "lfq_kit.quantizers",
-    "lfq_kit.backbones",
-    "lfq_kit.losses",
-    "lfq_kit.metrics",
-    "lfq_kit.models",
-    "lfq_kit.data",
-    "lfq_kit.callbacks",
-)
+# Imported besides the registries' modules: classes YAML names by path (perceptual losses, metrics).
+_EXTRA_PACKAGES = ("lfq_kit.losses", "lfq_kit.metrics")
+
+QUICKSTART = "lfq-kit fit --config configs/quickstart.yaml"
+"""The command a user without a config is pointed at."""
 
 
 def import_components() -> None:
-    """Import lfq-kit's component packages and every plugin, so short ``class_path`` names resolve."""
-    for name in _COMPONENT_PACKAGES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:  # the package exists but one of its imports is missing: say so
-                raise
+    """Import lfq-kit's components (every registry's built-ins) and every plugin, so short ``class_path`` names
+    resolve."""
+    for name in _EXTRA_PACKAGES:
+        importlib.import_module(name)
     load_plugins()
 
 
 _UNRESOLVED_CLASS = re.compile(r"Expected a dot import path string: (\S+)|[Cc]lass path ['\"]?([\w.]+)['\"]? does not")
+_MISSING_MODEL = re.compile(r"arguments are required: .*?\b(fit|validate|test|predict)\.model\b")
+_REGISTRY_HINT = "(lfq-kit list shows them with their import paths.)"
+
+
+def _unresolved_class_hint(names: set[str]) -> str:
+    lines = [f"{', '.join(sorted(names))}: not an importable class path or known class name."]
+    for kind, registry in REGISTRIES.items():
+        lines.append(f"  Registered {kind}: {', '.join(registry.names()) or '(none)'}")
+    return "\n".join([*lines, "  " + _REGISTRY_HINT])
+
+
+def _missing_config_hint(command: str) -> str:
+    lines = [
+        f"lfq-kit {command} needs a model and data, usually from config files: configs/ (in the lfq-kit "
+        "repository) holds ready ones. Start with",
+        f"  {QUICKSTART}",
+    ]
+    if command != "fit":
+        lines.append(f"or rerun a trained model: lfq-kit {command} --config <run dir>/config.yaml --ckpt_path <.ckpt>")
+    lines.append(f"(lfq-kit {command} --help lists every option; lfq-kit list every class_path name.)")
+    return "\n".join(lines)
 
 
 class LfqKitArgumentParser(LightningArgumentParser):
-    """Adds the registered names to the error for a ``class_path`` that names no known class."""
+    """Adds hints to errors: the registered names for a ``class_path`` that names no known class, and the
+    configs to start from when ``--model`` is missing (no config given).
+
+    Only the parser that reports the error adds them: nested parsers (one per ``class_path``) raise with
+    ``exit_on_error`` off and their message is embedded in the top-level one, which would otherwise repeat
+    the block.
+    """
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        names = {a or b for a, b in _UNRESOLVED_CLASS.findall(message)}
-        if names:
-            message += (
-                f"\n{', '.join(sorted(names))}: not an importable class path or known class name."
-                f"\n  Registered quantizers: {', '.join(QUANTIZERS.names()) or '(none)'}"
-                f"\n  Registered backbones: {', '.join(BACKBONES.names()) or '(none)'}"
-                "\n  (lfq-kit list shows them with their import paths.)"
-            )
+        if self.exit_on_error:
+            names = {a or b for a, b in _UNRESOLVED_CLASS.findall(message)}
+            if names and _REGISTRY_HINT not in message:
+                message += "\n" + _unresolved_class_hint(names)
+            missing = _MISSING_MODEL.search(message)
+            if missing:
+                message += "\n" + _missing_config_hint(missing.group(1))
         super().error(message, ex)
 
 
@@ -82,17 +101,22 @@ class LfqKitCLI(LightningCLI):
 
 
 def _list_command(argv: Sequence[str]) -> int:
-    registries: dict[str, Registry] = {"quantizers": QUANTIZERS, "backbones": BACKBONES}
-    parser = argparse.ArgumentParser(prog="lfq-kit list", description="List registered components.")
-    parser.add_argument("kind", nargs="?", choices=sorted(registries), help="which registry (default: all)")
+    parser = argparse.ArgumentParser(
+        prog="lfq-kit list",
+        description="List the classes a YAML class_path may name: the short name (first column) or the import "
+        "path (second), plugins included. Lightning's own classes (ModelCheckpoint, ...) are accepted too.",
+    )
+    parser.add_argument("kind", nargs="?", choices=list(REGISTRIES), help="which registry (default: all)")
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'Magvit2*'")
     args = parser.parse_args(list(argv))
-    for kind in [args.kind] if args.kind else sorted(registries):
-        reg = registries[kind]
+    for kind in [args.kind] if args.kind else list(REGISTRIES):
+        registry = REGISTRIES[kind]
+        names = registry.names(args.pattern)
+        width = max([24, *map(len, names)])
         print(f"{kind}:")
-        for name in reg.names(args.pattern):
-            cls = reg.get(name)
-            print(f"  {name:<24} {cls.__module__}.{cls.__qualname__}")
+        for name in names:
+            cls = registry.get(name)
+            print(f"  {name:<{width}} {cls.__module__}.{cls.__qualname__}")
     return 0
 
 

@@ -4,9 +4,12 @@ Run the ``lfq-kit fit`` commands of docs/ablations.md first (each logs to ``runs
 
     python tests/benchmarks/ablation_table.py [runs/ablations]
 
-For each run (the latest ``version_*`` of each name) it prints the last validation epoch's held-out PSNR (dB),
-SSIM, codebook usage (codes seen in the validation tokens, and the perplexity of their histogram), the
-training steps taken and the wall-clock time from the first to the last logged event, as a Markdown table.
+For each run (the latest ``version_*`` of each name) it prints the last validation epoch's held-out PSNR (dB)
+twice: the mean of per-frame PSNR (``val/psnr_per_frame``, the papers' convention) and the PSNR of the pooled
+MSE (``val/psnr_pooled``; logs written before the two were split have only ``val/psnr``, which is the pooled
+one, and show "n/a" per frame); then SSIM, codebook usage (codes seen in the validation tokens, and the
+perplexity of their histogram), the training steps taken and the wall-clock time from the first to the last
+logged event, as a Markdown table.
 """
 
 from __future__ import annotations
@@ -49,8 +52,9 @@ def main() -> None:
     args = parser.parse_args()
     names = sorted((p.name for p in args.root.iterdir() if p.is_dir()),
                    key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))  # fmt: skip
-    print("| run | vocabulary | held-out PSNR (dB) | SSIM | codes used | perplexity | steps | wall (min) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| run | vocabulary | per-frame PSNR (dB) | pooled PSNR (dB) | SSIM | codes used | perplexity | steps "
+          "| wall (min) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in names:
         versions = sorted((args.root / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
         if not versions:
@@ -59,7 +63,9 @@ def main() -> None:
         size = codebook_size(name)
         used = f"{s['val/codebook_usage'] * size:.0f}" if "val/codebook_usage" in s else "n/a"
         vocab = f"2^{math.log2(size):.4g}"
-        print(f"| {name} | {vocab} | {s.get('val/psnr', math.nan):.2f} | {s.get('val/ssim', math.nan):.3f} | {used} "
+        per_frame = f"{s['val/psnr_per_frame']:.2f}" if "val/psnr_per_frame" in s else "n/a"
+        pooled = s.get("val/psnr_pooled", s.get("val/psnr", math.nan))  # val/psnr: logs from before the split
+        print(f"| {name} | {vocab} | {per_frame} | {pooled:.2f} | {s.get('val/ssim', math.nan):.3f} | {used} "
               f"| {s.get('val/codebook_perplexity', math.nan):.0f} | {s['steps']:.0f} | {s['wall_s'] / 60:.1f} |")
 
 
