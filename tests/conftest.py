@@ -36,3 +36,19 @@ def _one_thread_for_tiny_tensors(request):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tokenizer_ckpt(tmp_path_factory) -> Path:
+    """A tiny LFQ-18 tokenizer checkpoint written by LightningCLI (see helpers/tokenizer_checkpoint.py)."""
+    from tokenizer_checkpoint import make_tokenizer_checkpoint
+
+    return make_tokenizer_checkpoint(tmp_path_factory.mktemp("tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def mlm_ckpt(tokenizer_ckpt, tmp_path_factory) -> Path:
+    """A masked LM trained 2 steps through the CLI on the tiny tokenizer's tokens (see helpers/mlm_checkpoint.py)."""
+    from mlm_checkpoint import make_mlm_checkpoint
+
+    return make_mlm_checkpoint(tmp_path_factory.mktemp("mlm"), tokenizer_ckpt)

@@ -120,7 +120,13 @@ def _list_command(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"list": _list_command}
+def _generate_command(argv: Sequence[str]) -> int:
+    from .commands.generate import generate_command
+
+    return generate_command(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"list": _list_command, "generate": _generate_command}
 """Extra commands, name → ``fn(argv) -> exit code``; dispatched before LightningCLI."""
 
 

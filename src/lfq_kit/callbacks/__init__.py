@@ -1,6 +1,7 @@
-"""Lightning callbacks: reconstruction logging and token writing."""
+"""Lightning callbacks: reconstruction and sample logging, token writing."""
 
+from .generation_logger import GenerationLogger, video_grid
 from .reconstruction_logger import ReconstructionLogger, frame_grid
 from .token_writer import TokenWriter
 
-__all__ = ["ReconstructionLogger", "TokenWriter", "frame_grid"]
+__all__ = ["GenerationLogger", "ReconstructionLogger", "TokenWriter", "frame_grid", "video_grid"]

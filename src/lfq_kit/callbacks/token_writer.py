@@ -3,10 +3,12 @@
 Layout of ``output_dir`` (one set per rank, so multi-GPU prediction needs no gathering)::
 
     <split>/tokens-rank0-00000.safetensors   indices (N, T', H', W') int32, labels (N,), clip_starts (N,) int64
-    <split>/index-rank0.json                 {"codebook_size", "grid", "shards": [{"file", "video_ids", ...}]}
+    <split>/index-rank0.json                 {"codebook_size", "grid", "tokenizer_hash", "shards": [...]}
 
 ``<split>`` names each prediction loader: the datamodule's ``predict_splits`` (``train``, ``val`` for the
 video data modules); with a single loader and no names the files go into ``output_dir`` itself.
+``tokenizer_hash`` is :func:`lfq_kit.models.tokenizer_hash` of the predicting tokenizer, which
+:class:`lfq_kit.data.TokenDataModule` and the masked LM check against their tokenizer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from safetensors.torch import save_file
+
+from ..models.frozen_tokenizer import tokenizer_hash
 
 __all__ = ["TokenWriter"]
 
@@ -51,10 +55,11 @@ class _SplitShards:
         self.shards.append({"file": name, "num_clips": len(video_ids), "video_ids": video_ids})
         self.pending = []
 
-    def write_index(self, rank: int, codebook_size: int) -> None:
+    def write_index(self, rank: int, codebook_size: int, tokenizer: str | None) -> None:
         index = {
             "codebook_size": codebook_size,
             "grid": self.grid,
+            "tokenizer_hash": tokenizer,
             "num_clips": sum(s["num_clips"] for s in self.shards),
             "shards": self.shards,
         }
@@ -118,6 +123,7 @@ class TokenWriter(BasePredictionWriter):
             split.flush(trainer.global_rank)
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        digest = tokenizer_hash(pl_module) if hasattr(pl_module, "inference_generator") else None
         for split in self._splits.values():
             split.flush(trainer.global_rank)
-            split.write_index(trainer.global_rank, int(pl_module.quantizer.codebook_size))
+            split.write_index(trainer.global_rank, int(pl_module.quantizer.codebook_size), digest)

@@ -1,6 +1,9 @@
 """Video and image data: PyAV decoding, clip sampling, transforms, manifests, frame cache, clip and image
-datasets, and DataModules (UCF-101, Kinetics, HMDB-51, Something-Something-v2, image folders, sample clips)."""
+datasets, DataModules (UCF-101, Kinetics, HMDB-51, Something-Something-v2, image folders, sample clips, token
+shards), and video/grid writers."""
 
+from .camera_motion import CameraMotionDataModule, CameraMotionDataset
+from .camera_paths import CAMERA_MOTIONS, camera_path, render_path
 from .clips import VideoClipDataset, collate_clips
 from .datamodule import ClipDataModule
 from .decode import VideoDecodeError, VideoInfo, probe_video, read_frames, read_video
@@ -9,14 +12,20 @@ from .hmdb51 import HMDB51DataModule
 from .image_folder import ImageDecodeError, ImageFolderDataModule, ImageFolderDataset, read_image
 from .kinetics import KineticsDataModule
 from .manifest import VideoEntry, VideoItem, build_manifest, manifest_path
+from .multiview import MultiViewClipDataset, collate_views, crop_view
 from .samples import SampleClipsDataModule, sample_clip_dir
 from .sampling import ClipSampler, SamplingMode, ShortClipPolicy
 from .skips import MissingVideosWarning, SkipLog, SkippedFilesReport, SkippedVideoWarning
 from .ssv2 import SomethingSomethingV2DataModule
+from .tokens import TokenDataModule, TokenDataset, read_token_split
 from .transforms import ClipTransform
 from .ucf101 import UCF101DataModule
+from .video_writer import to_uint8_frames, write_png_grid, write_video
 
 __all__ = [
+    "CAMERA_MOTIONS",
+    "CameraMotionDataModule",
+    "CameraMotionDataset",
     "ClipDataModule",
     "ClipSampler",
     "ClipTransform",
@@ -27,6 +36,7 @@ __all__ = [
     "ImageFolderDataset",
     "KineticsDataModule",
     "MissingVideosWarning",
+    "MultiViewClipDataset",
     "SampleClipsDataModule",
     "SamplingMode",
     "ShortClipPolicy",
@@ -34,6 +44,8 @@ __all__ = [
     "SkippedFilesReport",
     "SkippedVideoWarning",
     "SomethingSomethingV2DataModule",
+    "TokenDataModule",
+    "TokenDataset",
     "UCF101DataModule",
     "VideoClipDataset",
     "VideoDecodeError",
@@ -41,11 +53,19 @@ __all__ = [
     "VideoInfo",
     "VideoItem",
     "build_manifest",
+    "camera_path",
     "collate_clips",
+    "collate_views",
+    "crop_view",
     "manifest_path",
     "probe_video",
     "read_frames",
     "read_image",
+    "read_token_split",
     "read_video",
+    "render_path",
     "sample_clip_dir",
+    "to_uint8_frames",
+    "write_png_grid",
+    "write_video",
 ]

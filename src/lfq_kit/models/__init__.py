@@ -1,6 +1,22 @@
-"""LightningModules: one per task (tokenizer; masked LM and action recognition arrive later)."""
+"""LightningModules, one per task (tokenizer, masked LM, VideoMAE pretraining, video classifier), and the frozen tokenizer that token consumers load."""
 
+from .frozen_tokenizer import FrozenTokenizer, tokenizer_hash
+from .masked_lm import MaskedLM
 from .schedules import WarmupCosine
+from .token_consumer import TokenConsumer
 from .tokenizer import TokenizerGenerator, VideoTokenizer, check_video
+from .video_classifier import VideoClassifier
+from .videomae import VideoMAEPretraining
 
-__all__ = ["TokenizerGenerator", "VideoTokenizer", "WarmupCosine", "check_video"]
+__all__ = [
+    "FrozenTokenizer",
+    "MaskedLM",
+    "TokenConsumer",
+    "TokenizerGenerator",
+    "VideoClassifier",
+    "VideoMAEPretraining",
+    "VideoTokenizer",
+    "WarmupCosine",
+    "check_video",
+    "tokenizer_hash",
+]

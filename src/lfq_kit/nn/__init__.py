@@ -1,10 +1,11 @@
 """Layers shared by the backbones: causal conv, per-frame and adaptive GroupNorm, depth-to-space, blur pooling,
-residual blocks, the tubelet shortcut, the token MLP, and 2D → 3D weight inflation."""
+residual blocks, the tubelet shortcut, the token MLP, factorized token embeddings and heads, and 2D → 3D weight inflation."""
 
 from .adaptive_group_norm import AdaptiveGroupNorm, causal_frame_index, resize_condition
 from .blur_pool import BlurPool2d, BlurPool3d, binomial_filter
 from .causal_conv import CausalConv3d
 from .depth_to_space import DepthToSpaceUpsample, depth_to_space, space_to_depth
+from .factorized_tokens import FactorizedTokens, merge_tokens, split_tokens
 from .frame_group_norm import FrameGroupNorm
 from .inflate import inflate_2d_to_3d, inflate_conv_weight
 from .res_block import ResBlock, apply_norm
@@ -18,6 +19,7 @@ __all__ = [
     "BlurPool3d",
     "CausalConv3d",
     "DepthToSpaceUpsample",
+    "FactorizedTokens",
     "FrameGroupNorm",
     "ResBlock",
     "SameConv2d",
@@ -31,6 +33,8 @@ __all__ = [
     "depth_to_space",
     "inflate_2d_to_3d",
     "inflate_conv_weight",
+    "merge_tokens",
     "resize_condition",
     "space_to_depth",
+    "split_tokens",
 ]

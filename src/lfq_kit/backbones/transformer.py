@@ -1,0 +1,125 @@
+"""The bidirectional transformer of the masked LM (MaskGIT, arXiv 2202.04200; MAGVIT-v2, arXiv 2310.05737, Sec. 4).
+
+A stack of pre-norm timm ViT blocks (attention through ``F.scaled_dot_product_attention``) and a final LayerNorm
+over a sequence of embeddings ``(B, L, dim) → (B, L, dim)``; no mask, every token attends to every token. Token
+embeddings, position embeddings and heads belong to the model that uses it (:class:`lfq_kit.models.MaskedLM`).
+
+Presets (reference Sec. 4): :class:`TransformerB` (MAGVIT-B, 12 × 768, 12 heads) and :class:`TransformerL`
+(MAGVIT-L, 24 × 1024, 16 heads); small ones for tests and CPU runs: :class:`TransformerS` (8 × 512, 8 heads) and
+:class:`TransformerTiny` (4 × 128, 4 heads). In YAML ``class_path: TransformerB`` or ``BidirectionalTransformer``
+with explicit sizes.
+"""
+
+from __future__ import annotations
+
+import torch
+from timm.layers import trunc_normal_
+from timm.models.vision_transformer import Block
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from ..registry import BACKBONES
+
+__all__ = ["BidirectionalTransformer", "TransformerB", "TransformerL", "TransformerS", "TransformerTiny"]
+
+
+def _init_weights(module: nn.Module) -> None:
+    """BERT/MaskGIT initialisation: truncated normal (std 0.02) linear weights, zero biases."""
+    if isinstance(module, nn.Linear):
+        trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+@BACKBONES.register
+class BidirectionalTransformer(nn.Module):
+    """Pre-norm transformer encoder: ``(B, L, dim)`` float → ``(B, L, dim)`` (same dtype).
+
+    Args:
+        dim: width (multiple of ``num_heads``).
+        depth: number of blocks.
+        num_heads: attention heads.
+        mlp_ratio: MLP hidden width as a multiple of ``dim``.
+        dropout: dropout after attention and MLP projections (MaskGIT: 0.1).
+        attn_dropout: dropout on attention weights.
+        drop_path: stochastic depth rate, linearly increasing over the blocks to this value.
+        activation_checkpointing: recompute each block in backward (saves activation memory of large presets).
+
+    Raises:
+        ValueError: a non-positive size, or ``dim`` not divisible by ``num_heads``.
+    """
+
+    def __init__(
+        self,
+        dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.1,
+        attn_dropout: float = 0.1,
+        drop_path: float = 0.0,
+        activation_checkpointing: bool = False,
+    ) -> None:
+        super().__init__()
+        if min(dim, depth, num_heads) < 1 or dim % num_heads:
+            raise ValueError(f"need dim, depth, num_heads >= 1 and dim % num_heads == 0, got {dim}, {depth}, {num_heads}")
+        self.dim = dim
+        self.depth = depth
+        self.activation_checkpointing = activation_checkpointing
+        rates = torch.linspace(0, drop_path, depth).tolist()
+        self.blocks = nn.ModuleList(
+            Block(dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=dropout, attn_drop=attn_dropout, drop_path=r)
+            for r in rates
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.apply(_init_weights)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 3 or x.shape[-1] != self.dim:
+            raise ValueError(f"{type(self).__name__} expects (B, L, {self.dim}), got shape {tuple(x.shape)}")
+        for block in self.blocks:
+            if self.activation_checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return self.norm(x)
+
+
+@BACKBONES.register
+class TransformerTiny(BidirectionalTransformer):
+    """4 blocks × 128, 4 heads (CPU quick starts and tests)."""
+
+    def __init__(self, dim: int = 128, depth: int = 4, num_heads: int = 4, mlp_ratio: float = 4.0,
+                 dropout: float = 0.1, attn_dropout: float = 0.1, drop_path: float = 0.0,
+                 activation_checkpointing: bool = False) -> None:  # fmt: skip
+        super().__init__(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path, activation_checkpointing)
+
+
+@BACKBONES.register
+class TransformerS(BidirectionalTransformer):
+    """8 blocks × 512, 8 heads."""
+
+    def __init__(self, dim: int = 512, depth: int = 8, num_heads: int = 8, mlp_ratio: float = 4.0,
+                 dropout: float = 0.1, attn_dropout: float = 0.1, drop_path: float = 0.0,
+                 activation_checkpointing: bool = False) -> None:  # fmt: skip
+        super().__init__(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path, activation_checkpointing)
+
+
+@BACKBONES.register
+class TransformerB(BidirectionalTransformer):
+    """MAGVIT-B: 12 blocks × 768, 12 heads (reference Sec. 4)."""
+
+    def __init__(self, dim: int = 768, depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
+                 dropout: float = 0.1, attn_dropout: float = 0.1, drop_path: float = 0.0,
+                 activation_checkpointing: bool = False) -> None:  # fmt: skip
+        super().__init__(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path, activation_checkpointing)
+
+
+@BACKBONES.register
+class TransformerL(BidirectionalTransformer):
+    """MAGVIT-L: 24 blocks × 1024, 16 heads (≈ 306 M parameters; reference Sec. 4)."""
+
+    def __init__(self, dim: int = 1024, depth: int = 24, num_heads: int = 16, mlp_ratio: float = 4.0,
+                 dropout: float = 0.1, attn_dropout: float = 0.1, drop_path: float = 0.0,
+                 activation_checkpointing: bool = False) -> None:  # fmt: skip
+        super().__init__(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path, activation_checkpointing)

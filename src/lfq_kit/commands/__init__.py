@@ -1,0 +1,1 @@
+"""lfq-kit's commands besides the Trainer's (dispatched by :mod:`lfq_kit.cli`): ``generate``."""
