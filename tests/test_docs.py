@@ -9,6 +9,10 @@
   skipped, saying which path is missing. The configs themselves train on miniature trees in tests/test_configs.py.
 - `python tests/benchmarks/*.py` lines are benchmarks of minutes, run by hand (docs/benchmarks.md): the script
   must exist and compile, then the case is skipped.
+- A `bash chain` block is a pipeline whose commands read what the earlier ones wrote (the quickstart tokenizer,
+  then the masked LM on its tokens, then generation): its commands run in order, in a fresh folder holding only
+  `configs/`, as on a fresh clone, with `fit` shortened to 2 steps and one validation batch so that each writes
+  its checkpoints to the fixed paths the next command reads.
 """
 
 import py_compile
@@ -24,6 +28,9 @@ from lfq_kit.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+CHAIN = re.compile(r"^```bash chain\n(.*?)^```", re.S | re.M)
+SHORT_FIT = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
+             "--trainer.max_time=null", "--trainer.enable_progress_bar=false"]  # fmt: skip
 ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -109,3 +116,23 @@ PYTHON_BLOCKS = [pytest.param(d.name, c, id=f"{d.name}:{i}") for i, (d, _, c) in
 def test_documented_python_runs(doc, code, monkeypatch):
     monkeypatch.chdir(ROOT)
     exec(compile(code, doc, "exec"), {})
+
+
+CHAINS = [
+    pytest.param(doc, match.group(1), id=f"{doc.name}:chain{i}")
+    for doc in DOCS
+    for i, match in enumerate(CHAIN.finditer(doc.read_text()))
+]
+
+
+@pytest.mark.parametrize("doc, block", CHAINS)
+def test_documented_chain_runs(doc, block, tmp_path, monkeypatch):
+    (tmp_path / "configs").symlink_to(ROOT / "configs")
+    monkeypatch.chdir(tmp_path)  # relative runs/ paths land here, as in a fresh clone
+    for line in command_lines("bash", block):
+        argv = shlex.split(line, comments=True)
+        if not argv:
+            continue
+        assert argv[0] == "lfq-kit", f"{doc.name}: chained command {argv} is not an lfq-kit command"
+        args = argv[1:] + (SHORT_FIT if argv[1:2] == ["fit"] else [])
+        assert _exit_code(args) == 0, f"{doc.name}: {line}"

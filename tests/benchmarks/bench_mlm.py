@@ -65,7 +65,7 @@ def heads_case(size: str, groups: int, batch: int, repeats: int) -> dict:
     return {"params": sum(p.numel() for p in model.parameters()), "step_s": seconds, "peak_mib": (peak_rss() - base) / 2**20}
 
 
-def decode_case(size: str, batch: int, repeats: int) -> list[dict]:
+def decode_case(size: str, batch: int, repeats: int, all_steps: tuple[int, ...] = (12, 64)) -> list[dict]:
     torch.manual_seed(0)
     model = build(size, 2).eval()
     labels = torch.randint(0, 10, (batch,))
@@ -73,7 +73,7 @@ def decode_case(size: str, batch: int, repeats: int) -> list[dict]:
     rows = []
     with torch.no_grad():
         forward = _median_time(lambda: model(inputs, labels), repeats)
-        for steps in (12, 64):
+        for steps in all_steps:
             gen = lambda: model.generate(labels, steps=steps, generator=torch.Generator().manual_seed(0))  # noqa: E731
             seconds = _median_time(gen, max(1, repeats // 2))
             rows.append({"steps": steps, "generate_s": seconds, "forwards_s": steps * forward,
@@ -86,6 +86,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--decode-steps", type=int, nargs="*", default=[12, 64])
+    parser.add_argument("--skip-heads", action="store_true", help="only the decoding table")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: one heads case in this process
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -93,19 +96,28 @@ def main() -> None:
         size, groups = args.case.split(":")
         print(json.dumps(heads_case(size, int(groups), args.batch, args.repeats)))
         return
+    if not args.skip_heads:
+        heads_table(args)
+    decode_table(args)
+
+
+def heads_table(args: argparse.Namespace) -> None:
     print(f"heads, training step at batch {args.batch} over {GRID} tokens ({args.threads} threads)")
     print("| model | heads | parameters | peak RSS growth (MiB) | step (s) |\n| --- | --- | --- | --- | --- |")
-    for size in SIZES:
+    for size in args.sizes:
         for groups, name in ((2, "2 x 512 (factorized)"), (1, "1 x 262144")):
             out = subprocess.run([sys.executable, __file__, "--case", f"{size}:{groups}", "--threads", str(args.threads),
                                   "--repeats", str(args.repeats), "--batch", str(args.batch)],
                                  capture_output=True, text=True, check=True)  # fmt: skip
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"| {size} | {name} | {r['params'] / 1e6:.1f} M | {r['peak_mib']:.0f} | {r['step_s']:.3f} |")
+
+
+def decode_table(args: argparse.Namespace) -> None:
     print(f"\ndecoding at batch {args.batch} (320 tokens each)")
     print("| model | steps | generate (s) | steps x forward (s) | overhead | tokens/s |\n| --- | --- | --- | --- | --- | --- |")
-    for size in SIZES:
-        for r in decode_case(size, args.batch, args.repeats):
+    for size in args.sizes:
+        for r in decode_case(size, args.batch, args.repeats, tuple(args.decode_steps)):
             print(f"| {size} | {r['steps']} | {r['generate_s']:.3f} | {r['forwards_s']:.3f} | {100 * r['overhead']:+.1f} % "
                   f"| {r['tokens_per_s']:.0f} |")  # fmt: skip
 
