@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from .clips import OnError, VideoClipDataset
 from .manifest import MISSING, VideoEntry, VideoItem, build_manifest
+from .multiview import MultiViewClipDataset, multi_view_loader
 from .sampling import ShortClipPolicy
 from .loaders import SplitLoaders
 from .skips import MissingVideosWarning, SkipLog
@@ -76,6 +77,9 @@ class ClipDataModule(SplitLoaders):
         train_crop_size: train on random ``train_crop_size``-pixel square windows of the ``resolution``-sized
             clips, evaluate on whole frames (None: whole frames in training too). Patch training of a fully
             convolutional tokenizer: same pixel scale, a fraction of the compute per step.
+        test_clips_per_video, test_crops: multi-view testing (``lfq-kit test``): evenly spaced clips (None:
+            ``clips_per_video``) × square crops along the long side per video, batches with ``video_index`` and
+            ``view_index``; see :mod:`lfq_kit.data.multiview` (Kinetics-400 protocol: 5 × 3).
 
     Attributes:
         num_classes, class_names: set by subclasses in ``__init__``.
@@ -113,6 +117,8 @@ class ClipDataModule(SplitLoaders):
         cache_frames: bool = False,
         train_frames_per_clip: int | None = None,
         train_crop_size: int | None = None,
+        test_clips_per_video: int | None = None,
+        test_crops: int = 1,
     ) -> None:
         super().__init__()
         if batch_size < 1 or num_workers < 0:
@@ -139,6 +145,9 @@ class ClipDataModule(SplitLoaders):
         self.cache_frames = cache_frames
         self.train_frames_per_clip = train_frames_per_clip
         self.train_crop_size = train_crop_size
+        self.test_clips_per_video = test_clips_per_video
+        self.test_crops = test_crops
+        self.test_set: MultiViewClipDataset | None = None
         self.num_classes = 0
         self.class_names: list[str] = []
         self.skip_log = SkipLog()
@@ -205,8 +214,8 @@ class ClipDataModule(SplitLoaders):
         self._manifest(self.train_items() + self.eval_items())
 
     def setup(self, stage: str | None = None) -> None:
-        if (self.predict_sets is not None if stage == "predict" else
-                self.train_set is not None and self.val_set is not None):
+        built = {"predict": self.predict_sets is not None, "test": self.test_set is not None}
+        if built.get(stage, self.train_set is not None and self.val_set is not None):
             return
         train_items, eval_items = self.train_items(), self.eval_items()
         entries = self._manifest(train_items + eval_items)  # one cache read for both splits
@@ -217,6 +226,13 @@ class ClipDataModule(SplitLoaders):
             self.skip_log.exclude(self.train_set.excluded)
         if stage in ("fit", "validate", "test", None) and self.val_set is None:
             self.val_set = self._eval_set(entries[len(train_items):], "evaluation")
+        if stage == "test" and self.test_set is None:
+            self.test_set = MultiViewClipDataset(
+                self._present(entries[len(train_items):], "evaluation"), crops=self.test_crops,
+                clips_per_video=self.test_clips_per_video or self.clips_per_video, on_error=self.eval_on_error,
+                **self._clip_args(),
+            )  # fmt: skip
+            self.skip_log.exclude(self.test_set.excluded)
         if stage == "predict" and self.predict_sets is None:
             self.predict_sets = [
                 self._eval_set(entries[: len(train_items)], "training"),
@@ -231,6 +247,12 @@ class ClipDataModule(SplitLoaders):
         )  # fmt: skip
         self.skip_log.exclude(dataset.excluded)
         return dataset
+
+    def test_dataloader(self) -> DataLoader:
+        """``test_clips_per_video × test_crops`` views of every evaluation video (:mod:`lfq_kit.data.multiview`)."""
+        if self.test_set is None:
+            raise RuntimeError(f"{type(self).__name__}.setup('test') must run before test_dataloader()")
+        return multi_view_loader(self.test_set, self.batch_size, self.num_workers, self.pin_memory)
 
     def predict_dataloader(self) -> list[DataLoader]:
         """Every video of both splits, evaluation-style (:attr:`predict_splits` names them in order): what

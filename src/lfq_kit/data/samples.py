@@ -99,6 +99,8 @@ class SampleClipsDataModule(ClipDataModule):
         cache_frames: bool = False,
         train_frames_per_clip: int | None = None,
         train_crop_size: int | None = None,
+        test_clips_per_video: int | None = None,
+        test_crops: int = 1,
     ) -> None:
         # By keyword: the signature repeats ClipDataModule's only for its own defaults (batch_size, num_workers,
         # clips_per_video), and a positional call would misalign silently if either signature changed.
@@ -120,6 +122,8 @@ class SampleClipsDataModule(ClipDataModule):
             cache_frames=cache_frames,
             train_frames_per_clip=train_frames_per_clip,
             train_crop_size=train_crop_size,
+            test_clips_per_video=test_clips_per_video,
+            test_crops=test_crops,
         )
         self.save_hyperparameters()
         self.clips_per_epoch = clips_per_epoch

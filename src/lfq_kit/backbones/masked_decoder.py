@@ -1,0 +1,52 @@
+"""The light decoder of masked video pretraining (VideoMAE, arXiv 2203.12602, Sec. 3.3; MAE, arXiv 2111.06377):
+encoder features of the visible tokens are projected to the decoder width, a shared learned mask token fills the
+masked positions, fixed sinusoidal position embeddings are added to the whole sequence, a few pre-norm blocks run,
+and the features of the masked positions are returned for the target head."""
+
+from __future__ import annotations
+
+import torch
+from timm.layers import trunc_normal_
+from timm.models.vision_transformer import Block
+from torch import Tensor, nn
+
+from .sincos import sinusoid_table
+
+__all__ = ["MaskedDecoder"]
+
+
+class MaskedDecoder(nn.Module):
+    """``(B, M, encoder_dim)`` visible features + indices → ``(B, K, dim)`` features of the ``K`` masked tokens.
+
+    Args:
+        num_tokens: ``N``, tokens of the full grid.
+        encoder_dim: width of the encoder features.
+        dim, depth, num_heads: decoder width, blocks and heads (VideoMAE: 384, 4, 6).
+        mlp_ratio: MLP expansion.
+    """
+
+    def __init__(self, num_tokens: int, encoder_dim: int, dim: int = 384, depth: int = 4, num_heads: int = 6,
+                 mlp_ratio: float = 4.0) -> None:  # fmt: skip
+        super().__init__()
+        if min(dim, depth, num_heads) < 1 or dim % num_heads:
+            raise ValueError(f"decoder needs dim, depth, num_heads >= 1 and dim % num_heads == 0, got {dim}, {depth}, "
+                             f"{num_heads}")  # fmt: skip
+        self.num_tokens, self.dim = num_tokens, dim
+        self.proj = nn.Linear(encoder_dim, dim, bias=False)
+        self.mask_token = nn.Parameter(trunc_normal_(torch.zeros(1, 1, dim), std=0.02))
+        self.register_buffer("pos_embed", sinusoid_table(num_tokens, dim), persistent=False)
+        self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_ratio, qkv_bias=True) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, visible_features: Tensor, visible: Tensor, masked: Tensor) -> Tensor:
+        """``visible_features`` ``(B, M, encoder_dim)`` at token indices ``visible`` ``(B, M)``; ``masked``
+        ``(B, K)`` the other indices → ``(B, K, dim)``."""
+        b = visible_features.shape[0]
+        x = self.proj(visible_features)
+        full = self.mask_token.to(x.dtype).expand(b, self.num_tokens, -1).clone()
+        full = full.scatter(1, visible[..., None].expand(-1, -1, self.dim), x)
+        full = full + self.pos_embed.to(x.dtype)
+        for block in self.blocks:
+            full = block(full)
+        out = full.gather(1, masked[..., None].expand(-1, -1, self.dim))
+        return self.norm(out)

@@ -1,0 +1,62 @@
+"""Loading a backbone's weights from a pretraining checkpoint (``pretrained: path`` of
+:class:`lfq_kit.models.VideoClassifier`; ``--ckpt_path`` instead resumes a run).
+
+Keys are taken from the checkpoint's ``state_dict`` under a prefix (``encoder.`` for a
+:class:`~lfq_kit.models.VideoMAEPretraining` checkpoint, ``backbone.`` for a classifier's), and must match the
+backbone's exactly: a missing key, an unexpected key or a shape mismatch is an error listing every one, unless the
+key matches one of the user's ``skip_keys`` (shell patterns, e.g. ``pos_embed`` to re-learn position embeddings).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["load_backbone_weights"]
+
+
+def _skipped(key: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(key, p) for p in patterns)
+
+
+def load_backbone_weights(backbone: nn.Module, path: str | Path, prefix: str = "encoder.",
+                          skip_keys: list[str] | None = None) -> list[str]:  # fmt: skip
+    """Copy the tensors under ``prefix`` of checkpoint ``path`` into ``backbone``; returns the loaded key names.
+
+    The file is read with ``torch.load(weights_only=False)`` (Lightning checkpoints hold their config): load only
+    checkpoints you trust.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: no ``state_dict`` or no key under ``prefix``; missing / unexpected / mis-shaped keys that no
+            pattern of ``skip_keys`` names (all listed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained checkpoint {str(path)!r} not found (a VideoMAEPretraining run writes it, "
+                                "e.g. `lfq-kit fit --config configs/quickstart_videomae.yaml`)")  # fmt: skip
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"{str(path)!r} holds no state_dict")
+    theirs = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not theirs:
+        heads = sorted({k.split(".")[0] + "." for k in state})
+        raise ValueError(f"{str(path)!r} has no tensor under prefix {prefix!r}; its prefixes: {', '.join(heads)}")
+    skip = list(skip_keys or [])
+    mine = backbone.state_dict()
+    missing = [k for k in mine if k not in theirs and not _skipped(k, skip)]
+    unexpected = [k for k in theirs if k not in mine and not _skipped(k, skip)]
+    shapes = [f"{k} {tuple(theirs[k].shape)} vs {tuple(mine[k].shape)}" for k in mine
+              if k in theirs and theirs[k].shape != mine[k].shape and not _skipped(k, skip)]  # fmt: skip
+    if missing or unexpected or shapes:
+        parts = [f"{name}: {', '.join(keys)}" for name, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("shape (checkpoint vs model)", shapes)) if keys]
+        raise ValueError(f"the backbone does not match {str(path)!r} under prefix {prefix!r}; " + "; ".join(parts)
+                         + "; name keys to leave out in `skip_keys`")  # fmt: skip
+    load = {k: v for k, v in theirs.items() if k in mine and not _skipped(k, skip)}
+    backbone.load_state_dict(load, strict=False)
+    return sorted(load)

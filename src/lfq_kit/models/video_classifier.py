@@ -1,0 +1,228 @@
+"""Action recognition by fine-tuning a pretrained video backbone (VideoMAE, arXiv 2203.12602, Sec. 4; reference
+Sec. 5): mean pooling of the backbone's features and a linear head with dropout, layer-wise lr decay, mixup/CutMix
+for video with soft-target cross-entropy and label smoothing, a linear-probe mode, and multi-view testing.
+
+Backbones: a :class:`lfq_kit.backbones.VideoViT` (token features ``(B, N, D)``, averaged over ``N``) or any
+registered encoder returning ``(B, D, T', H', W')`` (e.g. the tokenizer's ``Magvit2Encoder``; averaged over
+``T', H', W'``), ``D`` read from its ``dim`` or ``out_channels``. Layer-wise decay needs the ViT's ``layer_id``.
+
+Weights come from a pretraining checkpoint given as ``pretrained`` (:func:`lfq_kit.models.pretrained.
+load_backbone_weights`, exact key match unless ``skip_keys``); ``--ckpt_path`` resumes a classifier run instead.
+
+Testing: every batch must carry ``video_index`` and ``view_index`` (the clip data modules' test loaders do, with
+``test_clips_per_video`` × ``test_crops`` views per video); views are averaged per video by
+:func:`lfq_kit.models.view_aggregation.aggregate_views` after gathering all ranks, and ``test/top1``,
+``test/top5`` (percent, torchmetrics) and ``test/videos`` are logged, each video counted once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from timm.layers import trunc_normal_
+from torch import Tensor, nn
+from torch.optim.lr_scheduler import LambdaLR
+from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.functional.classification import multiclass_accuracy
+
+from .hparams import save_init_config
+from .layer_decay import layer_decay_groups
+from .pretrained import load_backbone_weights
+from .schedules import WarmupCosine
+from .video_mixup import VideoMixup, soft_target_cross_entropy
+from .videomae import no_weight_decay, scaled_lr
+from .view_aggregation import VideoScores, aggregate_views
+
+__all__ = ["VideoClassifier"]
+
+
+def _feature_dim(backbone: nn.Module) -> int:
+    for attr in ("dim", "out_channels"):
+        value = getattr(backbone, attr, None)
+        if isinstance(value, int):
+            return value
+    raise ValueError(f"backbone {type(backbone).__name__} exposes neither `dim` nor `out_channels`")
+
+
+class VideoClassifier(L.LightningModule):
+    """Clip classifier. Batches: ``"video"`` ``(B, 3, T, H, W)`` float in ``[−1, 1]``, ``"label"`` ``(B,)``
+    int64 in ``[0, num_classes)``; test batches also ``"video_index"``, ``"view_index"`` ``(B,)`` int64.
+
+    Args:
+        backbone: video backbone (see the module docstring), e.g. ``VideoViTB`` with ``drop_path: 0.1``.
+        num_classes: classes ``K``.
+        pretrained: pretraining checkpoint whose backbone tensors are loaded (None: from scratch).
+        pretrained_prefix: key prefix of the backbone in that checkpoint (``encoder.`` for VideoMAEPretraining).
+        skip_keys: shell patterns of backbone keys not loaded (e.g. ``["pos_embed"]``); others must all match.
+        linear_probe: freeze the backbone (kept in eval mode) and train a BatchNorm (no affine) + linear head,
+            MAE's linear probing.
+        head_dropout: dropout before the head (VideoMAE: 0.0 on Kinetics, 0.5 on UCF-101).
+        layer_decay: layer-wise lr decay (0.75; 1.0 disables it), see :mod:`lfq_kit.models.layer_decay`.
+        mixup_alpha, cutmix_alpha, mixup_prob, mixup_switch_prob: :class:`~lfq_kit.models.video_mixup.VideoMixup`
+            (0.8, 1.0, 1.0, 0.5; alphas 0 disable mixing).
+        label_smoothing: of the training targets (0.1).
+        base_lr: learning rate per 256 clips of effective batch (1e-3); ``lr``: an absolute one instead.
+        betas, weight_decay: AdamW's ((0.9, 0.999), 0.05; none on biases, norms and position embeddings).
+        warmup_steps, decay_steps, min_lr_ratio: warm-up then cosine (decay_steps None: ``trainer.max_steps``).
+
+    Raises:
+        ValueError: ``num_classes < 2``; ``layer_decay < 1`` with a backbone without ``layer_id``/``depth``;
+            a ``pretrained`` checkpoint that does not match (keys listed); labels out of range; a test batch
+            without view keys.
+        FileNotFoundError: ``pretrained`` does not exist.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_classes: int,
+        pretrained: str | None = None,
+        pretrained_prefix: str = "encoder.",
+        skip_keys: list[str] | None = None,
+        linear_probe: bool = False,
+        head_dropout: float = 0.0,
+        layer_decay: float = 0.75,
+        mixup_alpha: float = 0.8,
+        cutmix_alpha: float = 1.0,
+        mixup_prob: float = 1.0,
+        mixup_switch_prob: float = 0.5,
+        label_smoothing: float = 0.1,
+        base_lr: float = 1e-3,
+        lr: float | None = None,
+        betas: tuple[float, float] = (0.9, 0.999),
+        weight_decay: float = 0.05,
+        warmup_steps: int = 50,
+        decay_steps: int | None = None,
+        min_lr_ratio: float = 1e-3,
+    ) -> None:
+        super().__init__()
+        save_init_config(self)
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        dim = _feature_dim(backbone)
+        layered = hasattr(backbone, "layer_id") and hasattr(backbone, "depth")
+        if layer_decay != 1.0 and not linear_probe and not layered:
+            raise ValueError(f"layer_decay {layer_decay} needs a backbone with `layer_id` and `depth` (a VideoViT); "
+                             f"{type(backbone).__name__} has none, set layer_decay: 1.0")  # fmt: skip
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.loaded_keys = (load_backbone_weights(backbone, pretrained, pretrained_prefix, skip_keys)
+                            if pretrained is not None else [])  # fmt: skip
+        if linear_probe:
+            backbone.requires_grad_(False)
+        self.probe_norm = nn.BatchNorm1d(dim, affine=False) if linear_probe else nn.Identity()
+        self.dropout = nn.Dropout(head_dropout)
+        self.head = nn.Linear(dim, num_classes)
+        trunc_normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+        self.mixup = VideoMixup(num_classes, mixup_alpha, cutmix_alpha, mixup_prob, mixup_switch_prob, label_smoothing)
+        self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.test_outputs: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
+        self.test_scores: VideoScores | None = None
+        self._labels_checked = False
+
+    # -- the network -------------------------------------------------------------------------------------
+
+    def train(self, mode: bool = True) -> "VideoClassifier":
+        super().train(mode)
+        if self.hparams.linear_probe:
+            self.backbone.eval()  # frozen: no dropout / drop path / norm statistics updates
+        return self
+
+    def features(self, video: Tensor) -> Tensor:
+        """Mean-pooled backbone features ``(B, D)``."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.hparams.linear_probe):
+            out = self.backbone(video)
+        if out.ndim == 3:
+            return out.mean(1)
+        if out.ndim == 5:
+            return out.mean((2, 3, 4))
+        if out.ndim == 2:
+            return out
+        raise ValueError(f"backbone output must be (B, N, D), (B, D, T, H, W) or (B, D), got {tuple(out.shape)}")
+
+    def forward(self, video: Tensor) -> Tensor:
+        """``(B, 3, T, H, W)`` → logits ``(B, K)``."""
+        return self.head(self.dropout(self.probe_norm(self.features(video))))
+
+    # -- steps ---------------------------------------------------------------------------------------------
+
+    def _labels(self, batch: dict[str, Any]) -> Tensor:
+        labels = torch.as_tensor(batch["label"], device=self.device).long()
+        if not self._labels_checked:  # once per run: no device sync per step
+            lo, hi = torch.aminmax(labels)
+            if lo < 0 or hi >= self.num_classes:
+                raise ValueError(f"labels must lie in [0, {self.num_classes}), got [{lo.item()}, {hi.item()}]")
+            self._labels_checked = True
+        return labels
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        mixed = self.mixup(batch["video"], self._labels(batch))
+        loss = soft_target_cross_entropy(self(mixed.video), mixed.targets)
+        self.log("train/loss", loss.detach(), prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        labels = self._labels(batch)
+        logits = self(batch["video"])
+        self.val_top1.update(logits, labels)
+        self.log("val/loss", F.cross_entropy(logits.float(), labels), batch_size=labels.shape[0])
+        self.log("val/top1", self.val_top1, prog_bar=True)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        missing = [k for k in ("video_index", "view_index") if k not in batch]
+        if missing:
+            raise ValueError(f"multi-view testing needs batch keys {missing}; use a clip data module's test loader "
+                             "(test_clips_per_video x test_crops views per video)")  # fmt: skip
+        probs = self(batch["video"]).float().softmax(-1)
+        self.test_outputs.append((probs, self._labels(batch), batch["video_index"].long(), batch["view_index"].long()))
+
+    def on_test_epoch_start(self) -> None:
+        self.test_outputs = []
+
+    def on_test_epoch_end(self) -> None:
+        probs, labels, videos, views = (self._gather(torch.cat(parts)) for parts in zip(*self.test_outputs))
+        scores = aggregate_views(probs, labels, videos, views)
+        self.test_scores = scores
+        k5 = min(5, self.num_classes)
+        top1 = multiclass_accuracy(scores.probs, scores.labels, self.num_classes, top_k=1, average="micro")
+        top5 = multiclass_accuracy(scores.probs, scores.labels, self.num_classes, top_k=k5, average="micro")
+        self.log_dict({"test/top1": 100 * top1, "test/top5": 100 * top5,
+                       "test/videos": float(scores.videos.numel())}, rank_zero_only=True)  # fmt: skip
+        self.test_outputs = []
+
+    def _gather(self, x: Tensor) -> Tensor:
+        """Concatenate ``x`` over all ranks (sizes may differ: padded, gathered, unpadded)."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return x
+        sizes = self.all_gather(torch.tensor([x.shape[0]], device=x.device)).flatten().tolist()
+        pad = x.new_zeros((max(sizes) - x.shape[0], *x.shape[1:]))
+        gathered = self.all_gather(torch.cat([x, pad]))  # (W, max, ...)
+        return torch.cat([gathered[r, :n] for r, n in enumerate(sizes)])
+
+    # -- optimizer -----------------------------------------------------------------------------------------
+
+    def _layer_id(self, name: str) -> int:
+        depth = getattr(self.backbone, "depth", 0)
+        if name.startswith("backbone.") and hasattr(self.backbone, "layer_id"):
+            return self.backbone.layer_id(name[len("backbone."):])
+        return depth + 1
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        trainer = self._trainer
+        batch = int(getattr(trainer.datamodule if trainer is not None else None, "batch_size", 1) or 1)
+        if trainer is not None:
+            batch *= int(trainer.accumulate_grad_batches) * int(trainer.world_size)
+        lr = hp.lr if hp.lr is not None else scaled_lr(hp.base_lr, batch)
+        decay = 1.0 if hp.linear_probe else hp.layer_decay
+        groups = layer_decay_groups(self.named_parameters(), self._layer_id, getattr(self.backbone, "depth", 0),
+                                    decay, lr, hp.weight_decay, no_weight_decay)  # fmt: skip
+        opt = torch.optim.AdamW(groups, lr=lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay)
+        max_steps = trainer.max_steps if trainer is not None else -1
+        decay_steps = hp.decay_steps if hp.decay_steps is not None else (max_steps if max_steps > 0 else None)
+        schedule = WarmupCosine(hp.warmup_steps, decay_steps, hp.min_lr_ratio)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": LambdaLR(opt, schedule), "interval": "step"}}

@@ -1,0 +1,199 @@
+"""Masked video pretraining of a video ViT (VideoMAE, arXiv 2203.12602) with normalized-pixel or tokenizer-token
+targets (MAGVIT-v2, arXiv 2310.05737, video understanding experiments; reference Sec. 5).
+
+Each step draws tube masks (:mod:`lfq_kit.models.tube_masking`), encodes the visible tokens only, and a light
+decoder (:class:`lfq_kit.backbones.masked_decoder.MaskedDecoder`) predicts the masked positions:
+
+- ``target: pixels``: VideoMAE's per-tubelet normalized pixels (:mod:`lfq_kit.models.pixel_targets`), mean
+  squared error over the masked tubelets.
+- ``target: tokens``: the ids a frozen tokenizer gives the clip, cross-entropy over the masked positions
+  through the factorized tied heads of :class:`lfq_kit.nn.FactorizedTokens` (two 512-way heads for 2^18 ids).
+  Each ViT token predicts exactly one id, so the ViT grid must equal the token grid: for MAGVIT-v2's causal
+  4× temporal, 8× spatial tokenizer use ``tubelet_size: 4, patch_size: 8, first_frame_patch: true`` (17 × 128 ×
+  128 → 5 × 16 × 16; 17 × 64 × 64 → 5 × 8 × 8). A mismatch is refused with both grids in the message.
+
+Optimizer (VideoMAE's pretraining recipe): AdamW, β = (0.9, 0.95), weight decay 0.05 (not on biases, norms,
+position embeddings, the mask token or the head tables), learning rate ``base_lr · effective batch / 256``,
+linear warm-up then cosine decay (:class:`lfq_kit.models.WarmupCosine`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.optim.lr_scheduler import LambdaLR
+
+from ..backbones.masked_decoder import MaskedDecoder
+from ..nn.factorized_tokens import FactorizedTokens
+from .frozen_tokenizer import FrozenTokenizer
+from .hparams import save_init_config
+from .pixel_targets import normalized_tubelets
+from .schedules import WarmupCosine
+from .token_consumer import TokenConsumer
+from .tube_masking import tube_mask
+
+__all__ = ["VideoMAEPretraining", "scaled_lr"]
+
+TargetKind = Literal["pixels", "tokens"]
+_ENCODER_ATTRS = ("grid", "num_tokens", "dim", "clip_size", "tubelet_size", "patch_size", "first_frame_patch")
+
+
+def scaled_lr(base_lr: float, effective_batch: int) -> float:
+    """VideoMAE's linear scaling rule: ``base_lr · effective_batch / 256``."""
+    return base_lr * effective_batch / 256
+
+
+def no_weight_decay(name: str, param: nn.Parameter) -> bool:
+    """Biases, norm weights (1-D), position embeddings, mask tokens and token tables get no weight decay."""
+    return param.ndim < 2 or any(key in name for key in ("pos_embed", "mask_token", "tables"))
+
+
+class VideoMAEPretraining(TokenConsumer, L.LightningModule):
+    """Tube-masked pretraining of a video ViT encoder. Batches are dicts with ``"video"`` ``(B, 3, T, H, W)``
+    float in ``[−1, 1]`` of the encoder's ``clip_size``.
+
+    Logs ``train/loss`` (MSE of normalized pixels, or summed sub-token cross-entropy in nats) and ``val/loss``
+    (the same loss with a fixed mask per batch index).
+
+    Args:
+        encoder: a :class:`lfq_kit.backbones.VideoViT` (any module with its ``grid``, ``dim``, ``clip_size``,
+            ``tubelet_size``, ``patch_size``, ``first_frame_patch`` and ``forward(video, visible)``).
+        target: ``"pixels"`` or ``"tokens"``.
+        tokenizer: path of a tokenizer checkpoint (:class:`FrozenTokenizer`); required for ``target: tokens``.
+        num_groups: sub-token groups of the token heads (2 for 2^18 ids; 1 for no factorization).
+        mask_ratio: fraction of each frame's positions masked (0.9; VideoMAE's UCF-101 recipe 0.75).
+        decoder_dim, decoder_depth, decoder_heads: the light decoder (384, 4, 6).
+        base_lr: learning rate per 256 clips of effective batch (1.5e-4).
+        lr: an absolute learning rate instead of the scaled ``base_lr`` (None: scaled).
+        betas, weight_decay: AdamW's ((0.9, 0.95), 0.05).
+        warmup_steps: linear warm-up (optimizer steps).
+        decay_steps: end of the cosine decay; None: ``trainer.max_steps`` when set, else none.
+        min_lr_ratio: final learning rate as a fraction of the peak.
+
+    Raises:
+        ValueError: an unknown target, ``tokens`` without a tokenizer, an encoder without the attributes above,
+            or a ViT grid other than the token grid (both grids and the clip size named); at run time a batch
+            of another clip size.
+        FileNotFoundError: ``tokenizer`` does not exist.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        target: TargetKind = "pixels",
+        tokenizer: str | None = None,
+        num_groups: int = 2,
+        mask_ratio: float = 0.9,
+        decoder_dim: int = 384,
+        decoder_depth: int = 4,
+        decoder_heads: int = 6,
+        base_lr: float = 1.5e-4,
+        lr: float | None = None,
+        betas: tuple[float, float] = (0.9, 0.95),
+        weight_decay: float = 0.05,
+        warmup_steps: int = 40,
+        decay_steps: int | None = None,
+        min_lr_ratio: float = 0.0,
+    ) -> None:
+        super().__init__()
+        save_init_config(self)
+        missing = [a for a in _ENCODER_ATTRS if not hasattr(encoder, a)]
+        if missing:
+            raise ValueError(f"encoder {type(encoder).__name__} lacks {', '.join(missing)}; use a VideoViT")
+        if target not in ("pixels", "tokens"):
+            raise ValueError(f"target must be 'pixels' or 'tokens', got {target!r}")
+        tube_mask(1, encoder.grid, mask_ratio)  # validates the ratio against the grid now, not at step 1
+        self.encoder = encoder
+        self.target = target
+        self.grid = tuple(encoder.grid)
+        self.decoder = MaskedDecoder(encoder.num_tokens, encoder.dim, decoder_dim, decoder_depth, decoder_heads)
+        self.frozen_tokenizer = None
+        if target == "tokens":
+            if tokenizer is None:
+                raise ValueError("target 'tokens' needs `tokenizer`: the path of a tokenizer checkpoint")
+            self.frozen_tokenizer = FrozenTokenizer(tokenizer)
+            token_grid = self.frozen_tokenizer.token_grid(*encoder.clip_size)
+            if token_grid != self.grid:
+                raise ValueError(
+                    f"the ViT grid {self.grid} (clip {encoder.clip_size}, tubelet {encoder.tubelet_size} x "
+                    f"{encoder.patch_size} x {encoder.patch_size}, first_frame_patch={encoder.first_frame_patch}) "
+                    f"differs from the token grid {token_grid} of tokenizer {tokenizer!r}; for a causal 4x/8x "
+                    "tokenizer use tubelet_size 4, patch_size 8, first_frame_patch true"
+                )
+            self.tokens = FactorizedTokens(self.frozen_tokenizer.codebook_size, decoder_dim, num_groups,
+                                           mask_token=False)  # fmt: skip
+            self.head = nn.Identity()
+        else:
+            c, t, p = getattr(encoder, "in_channels", 3), encoder.tubelet_size, encoder.patch_size
+            self.head = nn.Linear(decoder_dim, t * p * p * c)
+
+    # -- one step --------------------------------------------------------------------------------------
+
+    def _video(self, batch: dict[str, Any]) -> Tensor:
+        if "video" not in batch:
+            raise ValueError(f"a VideoMAEPretraining batch needs 'video', got keys {sorted(batch)}")
+        video = batch["video"]
+        if tuple(video.shape[2:]) != tuple(self.encoder.clip_size):
+            raise ValueError(f"batch clips are {tuple(video.shape[2:])}, the encoder's clip_size is "
+                             f"{tuple(self.encoder.clip_size)}")  # fmt: skip
+        return video
+
+    def targets(self, video: Tensor, masked: Tensor) -> Tensor:
+        """Targets at the ``masked`` ``(B, K)`` positions: ``(B, K, t·p·p·C)`` float32 normalized pixels, or
+        ``(B, K)`` int64 token ids."""
+        if self.target == "tokens":
+            ids = self.frozen_tokenizer.encode(video).flatten(1)  # (B, N), same raster order as the ViT
+            return ids.gather(1, masked)
+        pixels = normalized_tubelets(video, self.encoder.tubelet_size, self.encoder.patch_size,
+                                     self.encoder.first_frame_patch)  # fmt: skip
+        return pixels.gather(1, masked[..., None].expand(-1, -1, pixels.shape[-1]))
+
+    def loss(self, video: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The masked-prediction loss of one batch ``(B, 3, T, H, W)`` (a scalar)."""
+        m = tube_mask(video.shape[0], self.grid, self.hparams.mask_ratio, video.device, generator)
+        features = self.encoder(video, m.visible)
+        predicted = self.head(self.decoder(features, m.visible, m.masked))
+        target = self.targets(video, m.masked)
+        if self.target == "tokens":
+            return self.tokens.loss(self.tokens.logits(predicted), target)
+        return F.mse_loss(predicted.float(), target)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        loss = self.loss(self._video(batch))
+        self.log("train/loss", loss.detach(), prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        video = self._video(batch)
+        generator = torch.Generator(device=video.device).manual_seed(batch_idx)
+        self.log("val/loss", self.loss(video, generator), prog_bar=True, batch_size=video.shape[0])
+
+    # -- optimizer -------------------------------------------------------------------------------------
+
+    def effective_batch(self) -> int:
+        """Clips per optimizer step: batch size × gradient accumulation × devices (1 per device without a trainer
+        or a data module that says its ``batch_size``)."""
+        trainer = self._trainer
+        data = trainer.datamodule if trainer is not None else None
+        batch = int(getattr(data, "batch_size", 1) or 1)
+        if trainer is None:
+            return batch
+        return batch * int(trainer.accumulate_grad_batches) * int(trainer.world_size)
+
+    def configure_optimizers(self) -> Any:
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                (no_decay if no_weight_decay(name, p) else decay).append(p)
+        hp = self.hparams
+        lr = hp.lr if hp.lr is not None else scaled_lr(hp.base_lr, self.effective_batch())
+        opt = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr,
+                                betas=tuple(hp.betas), weight_decay=hp.weight_decay)  # fmt: skip
+        max_steps = self.trainer.max_steps if self._trainer is not None else -1
+        decay_steps = hp.decay_steps if hp.decay_steps is not None else (max_steps if max_steps > 0 else None)
+        schedule = WarmupCosine(hp.warmup_steps, decay_steps, hp.min_lr_ratio)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": LambdaLR(opt, schedule), "interval": "step"}}
