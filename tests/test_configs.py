@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from lfq_kit.cli import LfqKitCLI
 from lfq_kit.models import VideoTokenizer
 from video_fixtures import sample_clip, write_avi
+from workdir import fresh_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -236,9 +237,11 @@ def test_imagenet_config_trains_one_step_on_images(mini_imagenet, tmp_path):
         assert torch.isfinite(cli.trainer.callback_metrics[key]), key
 
 
-def test_quickstart_keeps_the_latest_and_the_best_checkpoint(tmp_path):
+def test_quickstart_keeps_the_latest_and_the_best_checkpoint(tmp_path, monkeypatch):
     """last.ckpt must hold the final step even when val/psnr_per_frame got worse at the end (it is what users
-    resume from); the best checkpoint, by per-frame PSNR, is kept next to it."""
+    resume from); the best checkpoint, by per-frame PSNR, is kept next to it, both in the fixed folder
+    runs/quickstart/checkpoints/ that configs/quickstart_mlm.yaml reads."""
+    fresh_workdir(tmp_path, monkeypatch)  # the config's relative checkpoint folder lands here, not in the repository
     cli = LfqKitCLI(
         args=[
             "fit", "-c", str(CONFIGS / "quickstart.yaml"), "--trainer.max_steps=3", "--trainer.max_time=null",
@@ -251,7 +254,8 @@ def test_quickstart_keeps_the_latest_and_the_best_checkpoint(tmp_path):
     assert (best.monitor, latest.monitor) == ("val/psnr_per_frame", None)
     assert cli.trainer.global_step == 3 and cli.trainer.current_epoch == 3  # one step per epoch, 3 validations
     last = torch.load(latest.last_model_path, map_location="cpu", weights_only=False)
-    assert Path(latest.last_model_path).name == "last.ckpt" and last["global_step"] == 3
+    expected = (tmp_path / "runs/quickstart/checkpoints/last.ckpt").resolve()
+    assert Path(latest.last_model_path).resolve() == expected and last["global_step"] == 3
     kept = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
     psnr = kept["callbacks"][next(k for k in kept["callbacks"] if "val/psnr_per_frame" in k)]["best_model_score"]
     assert Path(best.best_model_path).name.startswith("best-step=") and psnr == best.best_model_score
@@ -367,9 +371,10 @@ def test_every_ablation_config_is_recommended_in_a_composition():
 
 
 @pytest.mark.parametrize("args", list(COMPOSITIONS.values()), ids=list(COMPOSITIONS))
-def test_recommended_composition_trains_a_step(args, request, tmp_path):
+def test_recommended_composition_trains_a_step(args, request, tmp_path, monkeypatch):
     """Regression: quickstart + magvit1 died at the first step (9-frame windows for a model needing T % 4 == 0)
     and dropped the quickstart's tubelet_shortcut and token_mlp_channels without a word."""
+    fresh_workdir(tmp_path, monkeypatch)  # the configs' fixed runs/ folders land in tmp_path
     configs = _configs_of(args)
     if configs[0] not in SMALL:
         pytest.fail(f"add tiny overrides for the base {configs[0]} to SMALL")

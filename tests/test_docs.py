@@ -12,7 +12,7 @@
 - A `bash chain` block is a pipeline whose commands read what the earlier ones wrote (the quickstart tokenizer,
   then the masked LM on its tokens, then generation): its commands run in order, in a fresh folder holding only
   `configs/`, as on a fresh clone, with `fit` shortened to 2 steps and one validation batch so that each writes
-  its checkpoints to the fixed paths the next command reads.
+  its checkpoints to the fixed paths the next command reads; `test` runs two batches.
 """
 
 import py_compile
@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from lfq_kit.cli import main
+from workdir import fresh_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -31,6 +32,7 @@ FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 CHAIN = re.compile(r"^```bash chain\n(.*?)^```", re.S | re.M)
 SHORT_FIT = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
              "--trainer.max_time=null", "--trainer.enable_progress_bar=false"]  # fmt: skip
+SHORT_TEST = ["--trainer.limit_test_batches=2", "--trainer.enable_progress_bar=false"]
 ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -74,7 +76,7 @@ def _missing_paths(args: list[str], capsys) -> list[str]:
     assert _exit_code([*args, "--print_config"]) == 0, capsys.readouterr().err[-3000:]
     resolved = yaml.safe_load(capsys.readouterr().out)
     root = ((resolved.get("data") or {}).get("init_args") or {}).get("root")
-    return [str(p) for p in (root, resolved.get("ckpt_path")) if p is not None and not (ROOT / p).exists()]
+    return [str(p) for p in (root, resolved.get("ckpt_path")) if p is not None and not Path(p).exists()]
 
 
 def test_the_command_lines_are_found():
@@ -88,7 +90,7 @@ def test_the_command_lines_are_found():
 
 @pytest.mark.parametrize("doc, argv", list(commands()))
 def test_documented_command_runs(doc, argv, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(ROOT)
+    fresh_workdir(tmp_path, monkeypatch)  # as on a fresh clone: relative runs/ paths land in tmp_path
     if argv[:3] == ["python", "-m", "lfq_kit"]:
         argv = ["lfq-kit", *argv[3:]]
     if argv[0] == "python" and len(argv) > 1 and argv[1].startswith("tests/benchmarks/"):
@@ -127,12 +129,11 @@ CHAINS = [
 
 @pytest.mark.parametrize("doc, block", CHAINS)
 def test_documented_chain_runs(doc, block, tmp_path, monkeypatch):
-    (tmp_path / "configs").symlink_to(ROOT / "configs")
-    monkeypatch.chdir(tmp_path)  # relative runs/ paths land here, as in a fresh clone
+    fresh_workdir(tmp_path, monkeypatch)  # relative runs/ paths land here, as in a fresh clone
     for line in command_lines("bash", block):
         argv = shlex.split(line, comments=True)
         if not argv:
             continue
         assert argv[0] == "lfq-kit", f"{doc.name}: chained command {argv} is not an lfq-kit command"
-        args = argv[1:] + (SHORT_FIT if argv[1:2] == ["fit"] else [])
+        args = argv[1:] + (SHORT_FIT if argv[1:2] == ["fit"] else SHORT_TEST if argv[1:2] == ["test"] else [])
         assert _exit_code(args) == 0, f"{doc.name}: {line}"

@@ -120,13 +120,23 @@ def _list_command(argv: Sequence[str]) -> int:
     return 0
 
 
-def _generate_command(argv: Sequence[str]) -> int:
-    from .commands.generate import generate_command
+def _lazy(module: str, name: str) -> Callable[[Sequence[str]], int]:
+    """A command whose module (and its heavy imports) loads only when the command runs."""
 
-    return generate_command(argv)
+    def run(argv: Sequence[str]) -> int:
+        return getattr(importlib.import_module(module), name)(argv)
+
+    return run
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"list": _list_command, "generate": _generate_command}
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "list": _list_command,
+    "generate": _lazy("lfq_kit.commands.generate", "generate_command"),
+    "compress": _lazy("lfq_kit.commands.compress", "compress_command"),
+    "decompress": _lazy("lfq_kit.commands.compress", "decompress_command"),
+    "fit-prior": _lazy("lfq_kit.commands.compress", "fit_prior_command"),
+    "rd": _lazy("lfq_kit.commands.rd", "rd_command"),
+}
 """Extra commands, name → ``fn(argv) -> exit code``; dispatched before LightningCLI."""
 
 

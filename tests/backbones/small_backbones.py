@@ -15,6 +15,17 @@ SMALL_BACKBONES = {
     "Image2dDecoder": {**_AE, "in_channels": 6},
     "StyleGANDiscriminator3d": {"base_channels": 4, "channel_multipliers": (2, 4, 4, 4, 4)},
     "StyleGANDiscriminator2d": {"base_channels": 4, "channel_multipliers": (2, 4, 4, 4, 4)},
+    # sequence models: (B, L, dim) -> (B, L, dim); video ViTs: (B, 3, T, H, W) -> (B, L, dim)
+    "BidirectionalTransformer": {"dim": 16, "depth": 2, "num_heads": 2},
+    "TransformerTiny": {"dim": 16, "depth": 2, "num_heads": 2},
+    "TransformerS": {"dim": 16, "depth": 2, "num_heads": 2},
+    "TransformerB": {"dim": 16, "depth": 2, "num_heads": 2},
+    "TransformerL": {"dim": 16, "depth": 2, "num_heads": 2},
+    "VideoViT": {"clip_size": (4, 16, 16), "tubelet_size": 2, "patch_size": 8, "dim": 16, "depth": 2, "num_heads": 2},
+    "VideoViTTiny": {"clip_size": (4, 16, 16), "tubelet_size": 2, "patch_size": 8, "dim": 16, "depth": 2, "num_heads": 2},
+    "VideoViTS": {"clip_size": (4, 16, 16), "tubelet_size": 2, "patch_size": 8, "dim": 16, "depth": 2, "num_heads": 2},
+    "VideoViTB": {"clip_size": (4, 16, 16), "tubelet_size": 2, "patch_size": 8, "dim": 16, "depth": 2, "num_heads": 2},
+    "VideoViTL": {"clip_size": (4, 16, 16), "tubelet_size": 2, "patch_size": 8, "dim": 16, "depth": 2, "num_heads": 2},
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import lfq_kit.backbones  # noqa: F401  (registers the built-in backbones)
-from lfq_kit.backbones import Decoder, Discriminator, Encoder
+from lfq_kit.backbones import BidirectionalTransformer, Decoder, Discriminator, Encoder, VideoViT
 from lfq_kit.registry import BACKBONES
 from small_backbones import SMALL_BACKBONES, changed_frames, wake_zero_parameters
 
@@ -16,6 +16,8 @@ BUILTIN = [n for n in BACKBONES.names() if BACKBONES.get(n).__module__.startswit
 ENCODERS = [n for n in BUILTIN if issubclass(BACKBONES.get(n), Encoder)]
 DECODERS = [n for n in BUILTIN if issubclass(BACKBONES.get(n), Decoder)]
 DISCRIMINATORS = [n for n in BUILTIN if issubclass(BACKBONES.get(n), Discriminator)]
+SEQUENCE_MODELS = [n for n in BUILTIN if issubclass(BACKBONES.get(n), BidirectionalTransformer)]
+VIDEO_VITS = [n for n in BUILTIN if issubclass(BACKBONES.get(n), VideoViT)]
 
 
 def make(name: str):
@@ -32,7 +34,7 @@ def clip_lengths(model) -> list[int]:
 
 def test_every_builtin_backbone_is_covered_and_classified():
     assert set(BUILTIN) == set(SMALL_BACKBONES)
-    assert set(ENCODERS) | set(DECODERS) | set(DISCRIMINATORS) == set(BUILTIN)
+    assert set(ENCODERS) | set(DECODERS) | set(DISCRIMINATORS) | set(SEQUENCE_MODELS) | set(VIDEO_VITS) == set(BUILTIN)
     assert {"Magvit2Encoder", "Magvit2Decoder", "Image2dEncoder", "Image2dDecoder"} <= set(CAUSAL)
 
 
@@ -111,6 +113,10 @@ def test_gradients_reach_every_parameter(name):
         x = torch.randn(2, 3, 3, 32, 32) if name.endswith("3d") else torch.randn(2, 3, 32, 32)
     elif name in ENCODERS:
         x = torch.randn(2, 3, clip_lengths(model)[1], 8, 8)
+    elif name in SEQUENCE_MODELS:
+        x = torch.randn(2, 5, model.dim)
+    elif name in VIDEO_VITS:
+        x = torch.randn(2, 3, 4, 16, 16)
     else:
         x = torch.randn(2, model.in_channels, 2, 1, 1)
     out = model(x)

@@ -35,10 +35,11 @@ def test_video_round_trips_through_h264(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]  # no temporary file left
 
 
-def test_odd_sizes_are_padded_to_even_and_grids_have_a_row_per_video(tmp_path):
+def test_odd_sizes_keep_their_size_and_grids_have_a_row_per_video(tmp_path):
     path = write_video(tmp_path / "odd.mp4", _clip(5, 31)[:, :, :, :29])
     with av.open(str(path)) as container:
-        assert (container.streams.video[0].width, container.streams.video[0].height) == (30, 32)
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (29, 31)
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv444p"  # yuv420p needs even sizes
     grid = write_png_grid(tmp_path / "grid.png", torch.stack([_clip(5, 16), _clip(5, 16)]))
     assert Image.open(grid).size == (5 * 16, 2 * 16)
 
