@@ -20,7 +20,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..registry import BACKBONES
 
-__all__ = ["BidirectionalTransformer", "TransformerB", "TransformerL", "TransformerS", "TransformerTiny"]
+__all__ = ["BidirectionalTransformer", "TransformerB", "TransformerL", "TransformerS", "TransformerTiny", "run_blocks"]
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -29,6 +29,16 @@ def _init_weights(module: nn.Module) -> None:
         trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
+
+
+def run_blocks(blocks: nn.ModuleList, x: Tensor, activation_checkpointing: bool, training: bool) -> Tensor:
+    """Apply ``blocks`` in order, recomputing each in backward when ``activation_checkpointing`` (training only)."""
+    for block in blocks:
+        if activation_checkpointing and training and torch.is_grad_enabled():
+            x = checkpoint(block, x, use_reentrant=False)
+        else:
+            x = block(x)
+    return x
 
 
 @BACKBONES.register
@@ -77,12 +87,7 @@ class BidirectionalTransformer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 3 or x.shape[-1] != self.dim:
             raise ValueError(f"{type(self).__name__} expects (B, L, {self.dim}), got shape {tuple(x.shape)}")
-        for block in self.blocks:
-            if self.activation_checkpointing and self.training and torch.is_grad_enabled():
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-        return self.norm(x)
+        return self.norm(run_blocks(self.blocks, x, self.activation_checkpointing, self.training))
 
 
 @BACKBONES.register

@@ -18,10 +18,10 @@ import torch
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from ..registry import BACKBONES
 from .sincos import sinusoid_table
+from .transformer import run_blocks
 from .tubelet_embedding import TubeletEmbedding, tubelet_grid
 
 __all__ = ["VideoViT", "VideoViTB", "VideoViTL", "VideoViTS", "VideoViTTiny"]
@@ -134,12 +134,7 @@ class VideoViT(nn.Module):
             if visible.ndim != 2 or visible.shape[0] != x.shape[0]:
                 raise ValueError(f"visible must be (B={x.shape[0]}, M) token indices, got shape {tuple(visible.shape)}")
             x = x.gather(1, visible[..., None].expand(-1, -1, x.shape[-1]))
-        for block in self.blocks:
-            if self.activation_checkpointing and self.training and torch.is_grad_enabled():
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-        return self.norm(x)
+        return self.norm(run_blocks(self.blocks, x, self.activation_checkpointing, self.training))
 
 
 @BACKBONES.register

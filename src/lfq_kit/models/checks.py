@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LazyPixelCheck", "check_index_layout", "check_latent_channels", "check_quantizer_dim", "check_video"]
+__all__ = ["LazyPixelCheck", "check_class_labels", "check_index_layout", "check_latent_channels", "check_quantizer_dim", "check_video"]
 
 PIXEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _TOLERANCE = 1e-3  # float rounding of x / 127.5 − 1
@@ -158,3 +158,11 @@ class LazyPixelCheck:
             return None
         lo, hi = self._range.tolist()
         return f"{what} {first}: {_range_error(lo, hi)}"
+
+
+def check_class_labels(labels: Tensor, num_classes: int) -> None:
+    """Raise ``ValueError`` unless every class id lies in ``[0, num_classes)`` (one host read: call once per run)."""
+    if labels.numel():
+        lo, hi = torch.aminmax(labels)
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(f"labels must lie in [0, {num_classes}), got [{lo.item()}, {hi.item()}]")

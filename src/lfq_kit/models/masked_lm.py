@@ -22,6 +22,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
 from ..nn.factorized_tokens import FactorizedTokens
+from .checks import check_class_labels
 from .frozen_tokenizer import FrozenTokenizer
 from .hparams import save_init_config
 from .maskgit import cosine_mask, maskgit_decode
@@ -206,9 +207,7 @@ class MaskedLM(TokenConsumer, L.LightningModule):
             raise ValueError(f"MaskedLM(num_classes={self.num_classes}) needs a 'label' in every batch")
         labels = torch.as_tensor(batch["label"], device=self.device).long().reshape(n)
         if not self._labels_checked:  # once per run: no device sync per step
-            lo, hi = torch.aminmax(labels)
-            if lo < 0 or hi >= self.num_classes:
-                raise ValueError(f"labels must lie in [0, {self.num_classes}), got [{lo.item()}, {hi.item()}]")
+            check_class_labels(labels, self.num_classes)
             self._labels_checked = True
         return labels
 

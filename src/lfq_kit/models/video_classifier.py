@@ -28,6 +28,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.functional.classification import multiclass_accuracy
 
+from .checks import check_class_labels
 from .hparams import save_init_config
 from .layer_decay import layer_decay_groups
 from .pretrained import load_backbone_weights
@@ -153,9 +154,7 @@ class VideoClassifier(L.LightningModule):
     def _labels(self, batch: dict[str, Any]) -> Tensor:
         labels = torch.as_tensor(batch["label"], device=self.device).long()
         if not self._labels_checked:  # once per run: no device sync per step
-            lo, hi = torch.aminmax(labels)
-            if lo < 0 or hi >= self.num_classes:
-                raise ValueError(f"labels must lie in [0, {self.num_classes}), got [{lo.item()}, {hi.item()}]")
+            check_class_labels(labels, self.num_classes)
             self._labels_checked = True
         return labels
 
