@@ -16,7 +16,8 @@ from safetensors.torch import load_file, save_file
 
 from lfq_kit.cli import LfqKitCLI
 from lfq_kit.models import VideoTokenizer
-from video_fixtures import sample_clip, write_avi
+from dataset_trees import build_mini_ucf101
+from video_fixtures import sample_clip
 from workdir import fresh_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,20 +30,7 @@ def mini_ucf(tmp_path_factory) -> Path:
     """Two classes, two 24-frame AVI videos each, official folder and split-file layout."""
     with av.open(str(sample_clip("bikes.mp4"))) as container:
         frames = np.stack([f.to_ndarray(format="rgb24") for _, f in zip(range(48), container.decode(video=0))])
-    root = tmp_path_factory.mktemp("ucf")
-    lists = root / "ucfTrainTestlist"
-    lists.mkdir()
-    (lists / "classInd.txt").write_text("1 Biking\n2 JumpRope\n")
-    train, test = [], []
-    for label, cls in enumerate(["Biking", "JumpRope"], start=1):
-        for g in (1, 2):
-            rel = f"{cls}/v_{cls}_g{g:02d}_c01.avi"
-            write_avi(root / "UCF-101" / rel, frames[12 * g : 12 * g + 24])
-            (train if g == 1 else test).append((rel, label))
-    for fold in (1, 2, 3):
-        (lists / f"trainlist0{fold}.txt").write_text("".join(f"{p} {label}\n" for p, label in train))
-        (lists / f"testlist0{fold}.txt").write_text("".join(f"{p}\n" for p, _ in test))
-    return root
+    return build_mini_ucf101(tmp_path_factory.mktemp("ucf"), frames)
 
 
 @pytest.fixture(scope="module")

@@ -20,18 +20,10 @@ MLM_CONFIGS = ["quickstart_mlm.yaml", "ucf101_mlm.yaml", "k600_frame_prediction.
 def trees(tmp_path_factory):
     """Miniature UCF-101, Kinetics and ImageNet trees from the bundled clips and photos."""
     import dataset_trees
-    from video_fixtures import decode_all, sample_clip, write_avi
+    from video_fixtures import decode_all, sample_clip
 
     frames = decode_all(sample_clip("bikes.mp4"))[:48]
-    ucf = tmp_path_factory.mktemp("ucf")
-    lists = ucf / "ucfTrainTestlist"
-    lists.mkdir()
-    (lists / "classInd.txt").write_text("1 Biking\n2 JumpRope\n")
-    for label, cls in enumerate(["Biking", "JumpRope"], start=1):
-        for g in (1, 2):
-            write_avi(ucf / "UCF-101" / cls / f"v_{cls}_g{g:02d}_c01.avi", frames[12 * g : 12 * g + 24])
-    (lists / "trainlist01.txt").write_text("".join(f"{c}/v_{c}_g01_c01.avi {i}\n" for i, c in [(1, "Biking"), (2, "JumpRope")]))
-    (lists / "testlist01.txt").write_text("".join(f"{c}/v_{c}_g02_c01.avi\n" for c in ["Biking", "JumpRope"]))
+    ucf = dataset_trees.build_mini_ucf101(tmp_path_factory.mktemp("ucf"), frames)
     kinetics = dataset_trees.build_kinetics(tmp_path_factory.mktemp("k600"), np.ascontiguousarray(frames))
     images = dataset_trees.build_image_folder(tmp_path_factory.mktemp("imagenet"))
     return {"ucf101_mlm.yaml": ucf, "k600_frame_prediction.yaml": kinetics.root, "imagenet_mlm.yaml": images.root}

@@ -27,18 +27,10 @@ CLIP_DATA = ["--data.init_args.resolution=16", "--data.init_args.batch_size=2", 
 def trees(tmp_path_factory):
     """Miniature UCF-101 and Kinetics trees from the bundled clips."""
     import dataset_trees
-    from video_fixtures import decode_all, sample_clip, write_avi
+    from video_fixtures import decode_all, sample_clip
 
     frames = decode_all(sample_clip("bikes.mp4"))[:48]
-    ucf = tmp_path_factory.mktemp("ucf")
-    lists = ucf / "ucfTrainTestlist"
-    lists.mkdir()
-    (lists / "classInd.txt").write_text("1 Biking\n2 JumpRope\n")
-    for cls in ["Biking", "JumpRope"]:
-        for g in (1, 2):
-            write_avi(ucf / "UCF-101" / cls / f"v_{cls}_g{g:02d}_c01.avi", frames[12 * g : 12 * g + 24])
-    (lists / "trainlist01.txt").write_text("".join(f"{c}/v_{c}_g01_c01.avi {i}\n" for i, c in [(1, "Biking"), (2, "JumpRope")]))
-    (lists / "testlist01.txt").write_text("".join(f"{c}/v_{c}_g02_c01.avi\n" for c in ["Biking", "JumpRope"]))
+    ucf = dataset_trees.build_mini_ucf101(tmp_path_factory.mktemp("ucf"), frames)
     kinetics = dataset_trees.build_kinetics(tmp_path_factory.mktemp("k400"), np.ascontiguousarray(frames))
     return {"ucf101": ucf, "kinetics": kinetics.root}
 

@@ -261,3 +261,22 @@ def build_image_folder(root: Path) -> ImageTree:
     (root / "val_bad/coffee/coffee_truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
     tree.corrupt_val = "val_bad/coffee/coffee_truncated.jpg"
     return tree
+
+
+def build_mini_ucf101(root: Path, frames: np.ndarray) -> Path:
+    """The smallest official UCF-101 layout: classes Biking and JumpRope, two 24-frame XviD AVIs each (group 1 for
+    training, group 2 for testing) cut from ``frames`` (at least 48), classInd.txt and the split lists of all three
+    folds. Returns ``root``."""
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text("1 Biking\n2 JumpRope\n")
+    train, test = [], []
+    for label, cls in enumerate(["Biking", "JumpRope"], start=1):
+        for g in (1, 2):
+            rel = f"{cls}/v_{cls}_g{g:02d}_c01.avi"
+            write_avi(root / "UCF-101" / rel, frames[12 * g : 12 * g + 24])
+            (train if g == 1 else test).append((rel, label))
+    for fold in (1, 2, 3):
+        (lists / f"trainlist0{fold}.txt").write_text("".join(f"{p} {label}\n" for p, label in train))
+        (lists / f"testlist0{fold}.txt").write_text("".join(f"{p}\n" for p, _ in test))
+    return root

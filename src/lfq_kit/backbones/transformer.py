@@ -20,7 +20,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..registry import BACKBONES
 
-__all__ = ["BidirectionalTransformer", "TransformerB", "TransformerL", "TransformerS", "TransformerTiny", "run_blocks"]
+__all__ = ["BidirectionalTransformer", "TransformerB", "TransformerL", "TransformerS", "TransformerTiny", "run_blocks", "transformer_blocks"]
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -29,6 +29,16 @@ def _init_weights(module: nn.Module) -> None:
         trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
+
+
+def transformer_blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, dropout: float, attn_dropout: float,
+                       drop_path: float) -> nn.ModuleList:  # fmt: skip
+    """``depth`` pre-norm timm ViT blocks (qkv bias), drop-path rate rising linearly from 0 to ``drop_path``."""
+    rates = torch.linspace(0, drop_path, depth).tolist()
+    return nn.ModuleList(
+        Block(dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=dropout, attn_drop=attn_dropout, drop_path=r)
+        for r in rates
+    )
 
 
 def run_blocks(blocks: nn.ModuleList, x: Tensor, activation_checkpointing: bool, training: bool) -> Tensor:
@@ -76,11 +86,7 @@ class BidirectionalTransformer(nn.Module):
         self.dim = dim
         self.depth = depth
         self.activation_checkpointing = activation_checkpointing
-        rates = torch.linspace(0, drop_path, depth).tolist()
-        self.blocks = nn.ModuleList(
-            Block(dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=dropout, attn_drop=attn_dropout, drop_path=r)
-            for r in rates
-        )
+        self.blocks = transformer_blocks(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path)
         self.norm = nn.LayerNorm(dim)
         self.apply(_init_weights)
 

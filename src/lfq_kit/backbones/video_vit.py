@@ -16,12 +16,11 @@ from typing import Literal
 
 import torch
 from timm.layers import trunc_normal_
-from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 
 from ..registry import BACKBONES
 from .sincos import sinusoid_table
-from .transformer import run_blocks
+from .transformer import run_blocks, transformer_blocks
 from .tubelet_embedding import TubeletEmbedding, tubelet_grid
 
 __all__ = ["VideoViT", "VideoViTB", "VideoViTL", "VideoViTS", "VideoViTTiny"]
@@ -100,11 +99,7 @@ class VideoViT(nn.Module):
             self.register_buffer("pos_embed", sinusoid_table(self.num_tokens, dim), persistent=False)
         else:
             self.pos_embed = nn.Parameter(trunc_normal_(torch.zeros(1, self.num_tokens, dim), std=0.02))
-        rates = torch.linspace(0, drop_path, depth).tolist()
-        self.blocks = nn.ModuleList(
-            Block(dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=dropout, attn_drop=attn_dropout, drop_path=r)
-            for r in rates
-        )
+        self.blocks = transformer_blocks(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path)
         self.norm = nn.LayerNorm(dim)
         self.apply(_init_weights)
 

@@ -14,7 +14,6 @@ video data modules); with a single loader and no names the files go into ``outpu
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,10 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from safetensors.torch import save_file
 
+from ..data.atomic import write_atomic
 from ..models.frozen_tokenizer import tokenizer_hash
 
 __all__ = ["TokenWriter"]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class _SplitShards:
@@ -48,9 +42,7 @@ class _SplitShards:
             return
         tensors = {key: torch.cat([p[key] for p in self.pending]) for key in ("indices", "labels", "clip_starts")}
         name = f"tokens-rank{rank}-{len(self.shards):05d}.safetensors"
-        tmp = self.folder / (name + ".tmp")
-        save_file(tensors, str(tmp))
-        os.replace(tmp, self.folder / name)
+        write_atomic(self.folder / name, lambda tmp: save_file(tensors, str(tmp)))
         video_ids = [v for p in self.pending for v in p["video_ids"]]
         self.shards.append({"file": name, "num_clips": len(video_ids), "video_ids": video_ids})
         self.pending = []
@@ -63,7 +55,8 @@ class _SplitShards:
             "num_clips": sum(s["num_clips"] for s in self.shards),
             "shards": self.shards,
         }
-        _atomic_write_text(self.folder / f"index-rank{rank}.json", json.dumps(index, indent=1))
+        text = json.dumps(index, indent=1)
+        write_atomic(self.folder / f"index-rank{rank}.json", lambda tmp: tmp.write_text(text))
 
 
 class TokenWriter(BasePredictionWriter):

@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def rd_command(argv: Sequence[str]) -> int:
     from ..compression import rate_distortion as rd
+    from ..data.atomic import write_atomic
     from ..compression.factorized import FactorizedPrior, sidecar_path
     from ..compression.metrics import lpips_weights
     from ..compression.mlm_prior import MaskedLMPrior
@@ -81,7 +82,7 @@ def rd_command(argv: Sequence[str]) -> int:
     table = rd.markdown_table(points)
     title = f"{Path(str(args.input)).name}, {t} frames of {w} × {h}"
     report = f"{title}\n\n{table}\n" + "".join(f"\n{n}\n" for n in notes)
-    rd.write_atomic(out / "rd.md", lambda tmp: tmp.write_text(report))
+    write_atomic(out / "rd.md", lambda tmp: tmp.write_text(report))
     rd.write_csv(points, out / "rd.csv")
     rd.plot_rd(points, out / "rd.png", title)
     print(table)

@@ -14,10 +14,11 @@ import csv
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 from torch import Tensor
 
+from ..data.atomic import write_atomic
 from ..models.frozen_tokenizer import FrozenTokenizer
 from .baselines import CODECS, encode_with_codec
 from .container import HEADER_FIXED_BYTES
@@ -28,7 +29,7 @@ from .prior import TokenPrior
 from .source import FileSource, SquareResizedSource, TensorSource
 
 __all__ = ["CODEC_LABELS", "DEFAULT_CRFS", "RDPoint", "codec_points", "load_clip", "lfq_points", "markdown_table",
-           "plot_rd", "write_atomic", "write_csv"]  # fmt: skip
+           "plot_rd", "write_csv"]  # fmt: skip
 
 #: crf values per codec by default: they span lfq-kit's rates at 64 × 64.
 DEFAULT_CRFS: dict[str, tuple[int, ...]] = {"h264": (28, 33, 38, 43, 48, 51), "hevc": (28, 33, 38, 43, 48, 51),
@@ -113,19 +114,6 @@ def markdown_table(points: Sequence[RDPoint]) -> str:
         lp = "—" if p.lpips is None else f"{p.lpips:.4f}"
         rows.append(f"| {p.method} | {p.setting} | {p.bytes} | {p.bpp:.4f} | {p.psnr:.2f} | {p.ms_ssim:.4f} | {lp} |")
     return "\n".join(rows)
-
-
-def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
-    """Call ``write(temporary path)`` and rename the result to ``path`` (no partial file under ``path``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def write_csv(points: Sequence[RDPoint], path: str | os.PathLike) -> Path:

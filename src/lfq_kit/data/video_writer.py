@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .atomic import temporary_path, write_atomic
+
 __all__ = ["VideoWriter", "to_uint8_frames", "write_png_grid", "write_video"]
 
 
@@ -25,21 +27,6 @@ def to_uint8_frames(video: Tensor) -> np.ndarray:
         raise ValueError(f"expected one video (3, T, H, W), got shape {tuple(video.shape)}")
     pixels = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return pixels.permute(1, 2, 3, 0).cpu().numpy()
-
-
-def _atomic(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.tmp{path.suffix}")  # keeps the suffix: the muxer is chosen by it
 
 
 class VideoWriter:
@@ -69,7 +56,7 @@ class VideoWriter:
             raise ValueError(f"need a positive frame size and rate, got {width} × {height} at {fps} fps")
         self.path, self.width, self.height = Path(path), int(width), int(height)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = _tmp_path(self.path)
+        self._tmp = temporary_path(self.path)
         self._container = av.open(str(self._tmp), "w")
         try:
             self._stream = self._container.add_stream(codec, rate=rate)
@@ -145,4 +132,4 @@ def write_png_grid(path: str | Path, videos: Tensor, max_frames: int = 17) -> Pa
     keep = torch.linspace(0, t - 1, min(t, max_frames)).round().long()
     rows = [np.concatenate(list(to_uint8_frames(v[:, keep])), axis=1) for v in videos]
     image = Image.fromarray(np.concatenate(rows, axis=0))
-    return _atomic(Path(path), lambda tmp: image.save(tmp, format="PNG"))
+    return write_atomic(path, lambda tmp: image.save(tmp, format="PNG"))
