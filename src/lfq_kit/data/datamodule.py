@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from .clips import OnError, VideoClipDataset
 from .manifest import MISSING, VideoEntry, VideoItem, build_manifest
@@ -48,6 +48,10 @@ def _check_present(entries: list[VideoEntry], root: Path, split: str) -> None:
 class ClipDataModule(SplitLoaders):
     """Base of the video DataModules. Training takes one random clip per video per epoch (random crop,
     random flip); validation and test take ``clips_per_video`` evenly spaced clips per video (center crop).
+
+    Training order, clip starts, crops, flips and replacements of bad clips are a function of (base seed,
+    epoch, index), sharded across ranks, and the loaders are resumable mid-epoch (:mod:`lfq_kit.data.loaders`);
+    evaluation shards cover every clip once over all ranks, without padding.
 
     Args:
         frames_per_clip: ``T`` (MAGVIT-v2: 17 = 1 + 4·4, encoded to 5 latent frames).
@@ -80,6 +84,8 @@ class ClipDataModule(SplitLoaders):
         test_clips_per_video, test_crops: multi-view testing (``lfq-kit test``): evenly spaced clips (None:
             ``clips_per_video``) × square crops along the long side per video, batches with ``video_index`` and
             ``view_index``; see :mod:`lfq_kit.data.multiview` (Kinetics-400 protocol: 5 × 3).
+        seed: base seed of the training order and augmentation (None: ``seed_everything``'s seed, else 0; see
+            :func:`~lfq_kit.data.seeding.base_seed`).
 
     Attributes:
         num_classes, class_names: set by subclasses in ``__init__``.
@@ -119,6 +125,7 @@ class ClipDataModule(SplitLoaders):
         train_crop_size: int | None = None,
         test_clips_per_video: int | None = None,
         test_crops: int = 1,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1 or num_workers < 0:
@@ -147,6 +154,7 @@ class ClipDataModule(SplitLoaders):
         self.train_crop_size = train_crop_size
         self.test_clips_per_video = test_clips_per_video
         self.test_crops = test_crops
+        self.seed = seed
         self.test_set: MultiViewClipDataset | None = None
         self.num_classes = 0
         self.class_names: list[str] = []
@@ -248,13 +256,14 @@ class ClipDataModule(SplitLoaders):
         self.skip_log.exclude(dataset.excluded)
         return dataset
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> StatefulDataLoader:
         """``test_clips_per_video × test_crops`` views of every evaluation video (:mod:`lfq_kit.data.multiview`)."""
         if self.test_set is None:
             raise RuntimeError(f"{type(self).__name__}.setup('test') must run before test_dataloader()")
-        return multi_view_loader(self.test_set, self.batch_size, self.num_workers, self.pin_memory)
+        return multi_view_loader(self.test_set, self.batch_size, self.num_workers, self.pin_memory,
+                                 trainer=self.trainer)
 
-    def predict_dataloader(self) -> list[DataLoader]:
+    def predict_dataloader(self) -> list[StatefulDataLoader]:
         """Every video of both splits, evaluation-style (:attr:`predict_splits` names them in order): what
         ``lfq-kit predict`` with :class:`~lfq_kit.callbacks.TokenWriter` turns into token shards."""
         if self.predict_sets is None:

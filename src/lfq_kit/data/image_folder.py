@@ -21,6 +21,9 @@ again in that worker, and reports it in the batch's ``skipped`` / ``skip_reasons
 :class:`~lfq_kit.data.skips.SkipLog` warns once per file and counts in the main process, so counts are right
 with any ``num_workers``. Evaluation raises :class:`ImageDecodeError` naming the file, or with
 ``eval_on_error="skip"`` takes the next image. Images are not probed up front (ImageNet has 1.28 M).
+
+Training order and augmentation are seeded and resumable like the video modules' (:mod:`lfq_kit.data.loaders`,
+:mod:`lfq_kit.data.seeding`): a training image's crop and flip are a function of (base seed, epoch, index).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from .decode import VideoDecodeError
 from .loaders import SplitLoaders
 from .manifest import VideoItem
 from .retry import Attempt, OnError, RetryingReader
+from .seeding import SampleKey, seeded, split_key
 from .skips import SkipLog
 from .transforms import ClipTransform
 
@@ -170,10 +174,19 @@ class ImageFolderDataset(Dataset):
 
         return Attempt(index, path, read)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | SampleKey) -> dict[str, Any]:
+        """The item of an ``int`` index (random choices from torch's global generator) or of a
+        :class:`~lfq_kit.data.seeding.SampleKey` (crop, flip and replacements drawn under the key's seed).
+
+        Raises:
+            IndexError: the index is outside ``[0, len)``.
+            TypeError: ``key`` is neither an int nor a ``SampleKey``.
+        """
+        index, seed = split_key(key)
         if not 0 <= index < len(self):
             raise IndexError(f"image index {index} out of range for {len(self)} images")
-        return self.retry(index, len(self), self._attempt)
+        with seeded(seed):
+            return self.retry(index, len(self), self._attempt)
 
 
 class ImageFolderDataModule(SplitLoaders):
@@ -200,6 +213,8 @@ class ImageFolderDataModule(SplitLoaders):
             Training always skips them.
         pin_memory: pin batches in page-locked memory (only when CUDA is available).
         persistent_workers: keep workers alive between epochs (only with ``num_workers > 0``).
+        seed: base seed of the training order and augmentation (None: ``seed_everything``'s seed, else 0; see
+            :func:`~lfq_kit.data.seeding.base_seed`).
 
     Attributes:
         num_classes, class_names: the sorted training class folders.
@@ -229,6 +244,7 @@ class ImageFolderDataModule(SplitLoaders):
         eval_on_error: OnError = "raise",
         pin_memory: bool = True,
         persistent_workers: bool = False,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -247,6 +263,7 @@ class ImageFolderDataModule(SplitLoaders):
         self.eval_on_error = eval_on_error
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers
+        self.seed = seed
         expected = f"expected {train_dir}/<class>/<image> and {val_dir}/<class>/<image>"
         if not self._root.is_dir():
             raise FileNotFoundError(f"image folder root not found: {self._root} ({expected} inside it)")

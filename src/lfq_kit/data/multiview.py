@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from .clips import VideoClipDataset, collate_clips
 from .decode import read_frames
+from .loaders import build_loader
 from .manifest import VideoEntry
 from .retry import Attempt
 from .transforms import resize, to_signed_unit
@@ -93,7 +95,9 @@ class MultiViewClipDataset(VideoClipDataset):
 
 
 def multi_view_loader(dataset: MultiViewClipDataset, batch_size: int, num_workers: int = 0,
-                      pin_memory: bool = False) -> DataLoader:  # fmt: skip
-    """The test DataLoader of a multi-view set, in order, batched with :func:`collate_views`."""
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      collate_fn=collate_views, pin_memory=pin_memory and torch.cuda.is_available())  # fmt: skip
+                      pin_memory: bool = False, trainer: L.Trainer | None = None) -> StatefulDataLoader:  # fmt: skip
+    """The test loader of a multi-view set, batched with :func:`collate_views`: in order, this rank's unpadded
+    shard (views ``r, r + W, …``; see :func:`~lfq_kit.data.loaders.build_loader`), so over all ranks every view
+    is read once and :func:`~lfq_kit.models.view_aggregation.aggregate_views` sees no padded repeats."""
+    return build_loader(dataset, batch_size, train=False, trainer=trainer, num_workers=num_workers,
+                        collate_fn=collate_views, pin_memory=pin_memory)

@@ -7,6 +7,11 @@ beyond skipping. In training a failed file is remembered per process and not dec
 sample's file and reason go into the returned sample's ``skipped`` / ``skip_reasons`` lists, which cross
 worker processes inside the batch (see :mod:`lfq_kit.data.skips`). With ``on_error="raise"`` the
 :class:`~lfq_kit.data.decode.VideoDecodeError` propagates.
+
+The random replacement draws from torch's global generator, which the datasets seed per sample in training
+(:mod:`lfq_kit.data.seeding`): the replacements of a sample are then the same in every process. A failed file
+remembered by one worker skips its decoding but not its draws (the clip's start is drawn before decoding, the
+crop and flip only after a successful one), so the draws do not depend on what a worker saw before.
 """
 
 from __future__ import annotations

@@ -101,6 +101,7 @@ class SampleClipsDataModule(ClipDataModule):
         train_crop_size: int | None = None,
         test_clips_per_video: int | None = None,
         test_crops: int = 1,
+        seed: int | None = None,
     ) -> None:
         # By keyword: the signature repeats ClipDataModule's only for its own defaults (batch_size, num_workers,
         # clips_per_video), and a positional call would misalign silently if either signature changed.
@@ -124,6 +125,7 @@ class SampleClipsDataModule(ClipDataModule):
             train_crop_size=train_crop_size,
             test_clips_per_video=test_clips_per_video,
             test_crops=test_crops,
+            seed=seed,
         )
         self.save_hyperparameters()
         self.clips_per_epoch = clips_per_epoch

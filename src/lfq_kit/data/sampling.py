@@ -60,8 +60,9 @@ class ClipSampler:
         ``"constant"``: ``clips_per_epoch`` random clips however many videos there are, cycling through the
             videos (index ``i`` is video ``i mod V``), for datasets of a few long videos.
 
-    Random starts use torch's global generator, which DataLoader seeds differently in each worker (and
-    Lightning's ``seed_everything(workers=True)`` makes reproducible).
+    Random starts draw from torch's global generator; the datasets call the sampler under the sample's seed
+    (:func:`~lfq_kit.data.seeding.seeded`) when indexed by a :class:`~lfq_kit.data.seeding.SampleKey`, as in
+    training, so a start depends on (base seed, epoch, index) only, not on the worker that draws it.
 
     Args:
         num_frames: frame count of each video, ``(V,)``.

@@ -10,6 +10,10 @@ training epoch does not add to that epoch's training count; :class:`~lfq_kit.dat
 (every DataModule here) does that in ``on_after_batch_transfer``, and :class:`SkippedFilesReport` prints and
 logs a summary at the end of each training, validation and test epoch. Outside a Trainer, call
 ``SkipLog.update(batch)`` yourself (it counts as training unless given a ``stage``).
+
+Under several ranks each rank's ledger holds its own batches; at each epoch end the report gathers them
+(:func:`gather_skips`: counts summed, names and reasons unioned, with ``torch.distributed.all_gather_object``)
+and rank 0 prints the summary of the whole epoch.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import Counter
-from typing import Any, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping, NamedTuple
 
 import lightning as L
+import torch.distributed as dist
 from lightning.pytorch.callbacks import Callback
 
-__all__ = ["MissingVideosWarning", "SkipLog", "SkipStage", "SkippedFilesReport", "SkippedVideoWarning", "skip_stage"]
+__all__ = ["GatheredSkips", "MissingVideosWarning", "SkipLog", "SkipStage", "SkippedFilesReport", "SkippedVideoWarning",
+           "gather_skips", "skip_stage"]
 
 #: The stages skips are counted under: Lightning's running stages, the sanity check counted as validation.
 SkipStage = Literal["train", "validate", "test", "predict"]
@@ -106,6 +112,40 @@ class SkipLog:
         return counts
 
 
+class GatheredSkips(NamedTuple):
+    """One stage's epoch of skips over all ranks.
+
+    Attributes:
+        counts: path → clips skipped, summed over ranks.
+        reasons: path → the decoder's reason, for every path in ``counts`` (any rank's).
+        excluded: paths left out when the datasets were built, unioned over ranks.
+    """
+
+    counts: Counter[str]
+    reasons: dict[str, str]
+    excluded: frozenset[str]
+
+
+def gather_skips(counts: Mapping[str, int], reasons: Mapping[str, str], excluded: Iterable[str]) -> GatheredSkips:
+    """Merge one rank's epoch of skips (``counts`` as from :meth:`SkipLog.pop_epoch`, ``reasons`` and
+    ``excluded`` as in :class:`SkipLog`) with every other rank's: a collective (``all_gather_object``) when a
+    default process group of several ranks is initialized, which every rank must call; else this rank's alone."""
+    mine = (dict(counts), {p: reasons.get(p, "") for p in counts}, sorted(excluded))
+    parts = [mine]
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        parts = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, mine)
+    total: Counter[str] = Counter()
+    why: dict[str, str] = {}
+    left_out: set[str] = set()
+    for part_counts, part_reasons, part_excluded in parts:
+        total.update(part_counts)
+        for path, reason in part_reasons.items():
+            why.setdefault(path, reason)
+        left_out.update(part_excluded)
+    return GatheredSkips(total, why, frozenset(left_out))
+
+
 def _summary(title: str, counts: Counter[str], reasons: Mapping[str, str], excluded: int) -> str:
     lines = [f"{title}: skipped {sum(counts.values())} clip(s) from {len(counts)} unreadable file(s)"]
     lines += [f"  {path} (x{n}): {reasons.get(path, '')}" for path, n in counts.most_common()]
@@ -121,12 +161,13 @@ _METRICS = {"train": "data/skipped_clips", "validate": "data/val_skipped_clips",
 class SkippedFilesReport(Callback):
     """At the end of each training, validation and test epoch, log how many clips that stage skipped
     (metrics ``data/skipped_clips``, ``data/val_skipped_clips``, ``data/test_skipped_clips``, summed over
-    ranks) and, on each rank that skipped any, a summary naming the files. Each stage counts only its own
+    ranks) and, on rank 0 when any rank skipped any, a summary naming the files of all ranks
+    (:func:`gather_skips`, a collective every rank joins at each epoch end). Each stage counts only its own
     batches: the validation run at the end of a training epoch is reported as validation, not training.
     The sanity check counts as validation.
 
     Reads the ``skip_log`` attribute (a :class:`SkipLog`) of the trainer's datamodule; does nothing with
-    other datamodules. Each epoch's per-file counts are also kept in :attr:`histories`.
+    other datamodules. Each epoch's per-file counts (summed over ranks) are also kept in :attr:`histories`.
 
     Attributes:
         histories: stage (``"train"``, ``"validate"``, ``"test"``, ``"predict"``) → per-epoch
@@ -145,17 +186,18 @@ class SkippedFilesReport(Callback):
         skip_log = getattr(trainer.datamodule, "skip_log", None)
         if not isinstance(skip_log, SkipLog):
             return
-        counts = skip_log.pop_epoch(stage)
+        local = skip_log.pop_epoch(stage)
+        counts, reasons, excluded = gather_skips(local, skip_log.reasons, skip_log.excluded)
         self.histories[stage].append(dict(counts))
-        if stage in _METRICS:
-            pl_module.log(_METRICS[stage], float(sum(counts.values())), on_epoch=True, sync_dist=True,
+        if stage in _METRICS:  # this rank's count, summed over ranks by the logger
+            pl_module.log(_METRICS[stage], float(sum(local.values())), on_epoch=True, sync_dist=True,
                           reduce_fx="sum")
-        if counts:
+        if counts and trainer.is_global_zero:
             epoch = f"epoch {trainer.current_epoch}"
             title = {"train": epoch, "validate": f"{epoch} validation", "test": "test", "predict": "predict"}[stage]
             if trainer.sanity_checking:
                 title = "sanity check"
-            log.warning(_summary(title, counts, skip_log.reasons, len(skip_log.excluded)))
+            log.warning(_summary(title, counts, reasons, len(excluded)))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._report(trainer, pl_module, "train")

@@ -21,7 +21,11 @@ import lightning as L
 import torch
 from safetensors.torch import load_file
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
+
+from .loaders import build_loader
+from .seeding import SampleKey, split_key
 
 __all__ = ["TokenDataModule", "TokenDataset", "read_token_split"]
 
@@ -95,7 +99,10 @@ class TokenDataset(Dataset):
     def __len__(self) -> int:
         return len(self.video_ids)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | SampleKey) -> dict[str, Any]:
+        """Item of an ``int`` index or a :class:`~lfq_kit.data.seeding.SampleKey` (no randomness: its seed is
+        unused)."""
+        i, _ = split_key(key)
         return {
             "indices": self.tensors["indices"][i],
             "label": self.tensors["labels"][i],
@@ -119,6 +126,9 @@ class TokenDataModule(L.LightningDataModule):
         codebook_size: expected vocabulary, checked against the index (None: take the index's).
         grid: expected token grid ``(T', H', W')``, checked (None: take the index's).
         tokenizer_hash: expected tokenizer hash (:func:`lfq_kit.models.tokenizer_hash`), checked (None: any).
+        seed: base seed of the training order (None: ``seed_everything``'s seed, else 0; see
+            :func:`~lfq_kit.data.seeding.base_seed`). Loaders are resumable mid-epoch and shard across ranks
+            (validation without padding), see :mod:`lfq_kit.data.loaders`.
 
     Attributes (after :meth:`setup`): ``codebook_size``, ``grid``, ``tokenizer_hash``, ``num_classes`` (1 + the
     largest label), read from the shards; a model checks them against its own (``MaskedLM.setup``).
@@ -137,9 +147,11 @@ class TokenDataModule(L.LightningDataModule):
         codebook_size: int | None = None,
         grid: tuple[int, int, int] | None = None,
         tokenizer_hash: str | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.seed = seed
         self.root = Path(root)
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -175,13 +187,14 @@ class TokenDataModule(L.LightningDataModule):
         if self.val_set is None and self.hparams.val_split is not None:
             self.val_set = self._load(self.hparams.val_split)
 
-    def _loader(self, dataset: TokenDataset | None, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: TokenDataset | None, train: bool) -> StatefulDataLoader:
         if dataset is None:
             raise RuntimeError("TokenDataModule.setup() must run before its dataloaders are requested")
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
+        return build_loader(dataset, self.batch_size, train, seed=self.seed, trainer=self.trainer,
+                            num_workers=self.num_workers)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+    def train_dataloader(self) -> StatefulDataLoader:
+        return self._loader(self.train_set, train=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+    def val_dataloader(self) -> StatefulDataLoader:
+        return self._loader(self.val_set, train=False)
