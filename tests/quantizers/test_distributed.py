@@ -31,8 +31,14 @@ def _worker(rank: int, init_file: str, logits: torch.Tensor, results) -> None:
             # Two corners, one per rank: the global batch entropy is ln 2, each rank alone would see 0.
             corner = torch.full((1, 6, 8), 1.0 if rank == 0 else -1.0)
             batch = LFQ(6)(corner).metrics["batch_entropy"]
+            # Evaluation shards are uneven: a no-grad forward that only rank 1 runs must not wait for rank 0
+            # (it would hang with a collective), and its entropy is its own batch's (one corner: 0).
+            alone = None
+            if rank == 1:
+                with torch.no_grad():
+                    alone = LFQ(6)(corner).metrics["batch_entropy"]
         deprecations = [str(w.message) for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]
-        results[rank] = (exact.detach(), local.grad, grouped.detach(), grouped_input.grad, batch, deprecations)
+        results[rank] = (exact.detach(), local.grad, grouped.detach(), grouped_input.grad, batch, alone, deprecations)
     finally:
         dist.destroy_process_group()
 
@@ -49,7 +55,9 @@ def test_batch_entropy_is_all_reduced_with_gradient(tmp_path):
     expected_grouped = grouped_code_entropy(full_grouped, 3)
     expected_grouped.backward()
     for rank in range(WORLD):
-        exact, grad, grouped, grouped_grad, batch, deprecations = results[rank]
+        exact, grad, grouped, grouped_grad, batch, alone, deprecations = results[rank]
+        if rank == 1:
+            assert alone.item() == pytest.approx(0.0, abs=1e-6)
         assert exact.item() == pytest.approx(expected.item(), abs=1e-5)
         assert grouped.item() == pytest.approx(expected_grouped.item(), abs=1e-5)
         assert batch.item() == pytest.approx(math.log(2), abs=1e-5)

@@ -7,6 +7,7 @@ penalty with cost 10 (applied lazily every n steps), LeCAM with EMAs of the mean
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -54,9 +55,15 @@ class LeCAM(nn.Module):
 
     @torch.no_grad()
     def update(self, real_logits: Tensor, fake_logits: Tensor) -> None:
-        """Fold this step's mean logits into the EMAs (call once per discriminator step)."""
-        self.ema_real.lerp_(real_logits.float().mean(), 1.0 - self.decay)
-        self.ema_fake.lerp_(fake_logits.float().mean(), 1.0 - self.decay)
+        """Fold this step's mean logits into the EMAs (call once per discriminator step). Under
+        torch.distributed the means are those of the global batch (one all-reduce of two numbers; ranks with
+        equal batch sizes, as DDP has), so every rank keeps the EMAs one process with the whole batch would."""
+        means = torch.stack([real_logits.float().mean(), fake_logits.float().mean()])
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            dist.all_reduce(means)
+            means /= dist.get_world_size()
+        self.ema_real.lerp_(means[0], 1.0 - self.decay)
+        self.ema_fake.lerp_(means[1], 1.0 - self.decay)
 
     def forward(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         real, fake = real_logits.float(), fake_logits.float()

@@ -182,7 +182,9 @@ class _HalfProductSum(torch.autograd.Function):
 
 
 def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    # Only with autograd on (training): evaluation shards are uneven (every video once, no padding), so a
+    # collective in a no-grad forward could wait forever on a rank that has run out of batches.
+    return torch.is_grad_enabled() and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def _global_mean(local_sum: Tensor, count: int) -> Tensor:
