@@ -14,6 +14,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
+from lfq_kit.callbacks import AtomicModelCheckpoint
 from lfq_kit.cli import LfqKitCLI
 from lfq_kit.models import VideoTokenizer
 from dataset_trees import build_mini_ucf101
@@ -238,7 +239,7 @@ def test_quickstart_keeps_the_latest_and_the_best_checkpoint(tmp_path, monkeypat
             f"--trainer.default_root_dir={tmp_path}", f"--trainer.logger.init_args.save_dir={tmp_path}",
         ]
     )  # fmt: skip
-    best, latest = [cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ModelCheckpoint"]
+    best, latest = [cb for cb in cli.trainer.callbacks if isinstance(cb, AtomicModelCheckpoint)]
     assert (best.monitor, latest.monitor) == ("val/psnr_per_frame", None)
     assert cli.trainer.global_step == 3 and cli.trainer.current_epoch == 3  # one step per epoch, 3 validations
     last = torch.load(latest.last_model_path, map_location="cpu", weights_only=False)

@@ -1,7 +1,8 @@
-"""Lightning callbacks: reconstruction and sample logging, token writing."""
+"""Lightning callbacks: kill-safe checkpoints, reconstruction and sample logging, token writing."""
 
+from .atomic_checkpoint import AtomicModelCheckpoint
 from .generation_logger import GenerationLogger, video_grid
 from .reconstruction_logger import ReconstructionLogger, frame_grid
 from .token_writer import TokenWriter
 
-__all__ = ["GenerationLogger", "ReconstructionLogger", "TokenWriter", "frame_grid", "video_grid"]
+__all__ = ["AtomicModelCheckpoint", "GenerationLogger", "ReconstructionLogger", "TokenWriter", "frame_grid", "video_grid"]
