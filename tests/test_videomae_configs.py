@@ -5,12 +5,13 @@ starts from a pretraining checkpoint made by the UCF-101 pretraining config and 
 import json
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
 
 from lfq_kit.backbones import VideoViTB
-from lfq_kit.cli import LfqKitCLI
+from lfq_kit.cli import LfqKitCLI, main
 from lfq_kit.models import VideoClassifier, VideoMAEPretraining
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -91,11 +92,18 @@ def test_kinetics_finetune_starts_from_a_pretraining_checkpoint_and_tests_every_
     model = cli.model
     assert isinstance(model, VideoClassifier)
     encoder = pre.model.encoder.state_dict()
-    assert all(torch.equal(model.backbone.state_dict()[k], v) for k, v in encoder.items())
+    loaded = []
+
+    class Check(L.Callback):  # after setup, before the first step: exactly the pretrained tensors
+        def on_fit_start(self, trainer, module):
+            loaded.append(all(torch.equal(module.backbone.state_dict()[k], v) for k, v in encoder.items()))
+
+    cli.trainer.callbacks.append(Check())
     hp = model.hparams
     assert (hp.layer_decay, hp.mixup_alpha, hp.cutmix_alpha, hp.label_smoothing) == (0.75, 0.8, 1.0, 0.1)
     assert (cli.datamodule.test_clips_per_video, cli.datamodule.test_crops) == (5, 3)
     cli.trainer.fit(model, datamodule=cli.datamodule)
+    assert loaded == [True] and sorted(model.loaded_keys) == sorted(encoder)
     assert model.global_step == 1 and torch.isfinite(cli.trainer.callback_metrics["val/top1"])
     cli.trainer.test(model, datamodule=cli.datamodule)
     scores = model.test_scores
@@ -125,3 +133,17 @@ def test_the_quickstart_finetune_reads_the_quickstart_pretraining_checkpoint():
     assert path == pre["trainer"]["callbacks"][0]["init_args"]["dirpath"] + "/last.ckpt"
     assert pre["model"]["init_args"]["tokenizer"] == "runs/quickstart/checkpoints/last.ckpt"
     assert ft["model"]["init_args"]["backbone"]["init_args"] | {"drop_path": 0.0} == pre["model"]["init_args"]["encoder"]["init_args"] | {"drop_path": 0.0}
+
+
+def test_a_missing_pretrained_checkpoint_is_a_plain_error_naming_the_file_and_the_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no runs/quickstart_videomae here: the quickstart's first fine-tuning mistake
+    args = ["fit", "-c", str(CONFIGS / "quickstart_finetune.yaml"), *TRAIN_ONE_STEP, "--trainer.logger=false",
+            "--data.init_args.resolution=16", "--data.init_args.frames_per_clip=5", "--data.init_args.batch_size=2",
+            "--data.init_args.eval_video_frames=7", "--data.init_args.eval_segments=1",
+            f"--model.init_args.backbone={json.dumps({'class_path': 'VideoViTTiny', 'init_args': TINY})}"]  # fmt: skip
+    with pytest.raises(FileNotFoundError) as error:  # not a jsonargparse "Does not validate ... Union" exit
+        main(args)
+    message = str(error.value)
+    assert "'runs/quickstart_videomae/checkpoints/last.ckpt' not found" in message
+    assert "lfq-kit fit --config configs/quickstart_videomae.yaml" in message and "Union" not in message
+    assert not (tmp_path / "runs/quickstart_finetune/checkpoints").exists()  # failed before any training

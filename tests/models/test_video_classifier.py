@@ -34,6 +34,9 @@ def test_fine_tuning_loads_exactly_the_pretrained_backbone_tensors(mae_ckpt):
     path, mae = mae_ckpt
     model = VideoClassifier(vit(), num_classes=4, pretrained=str(path))
     theirs = mae.encoder.state_dict()
+    weight = "blocks.0.attn.qkv.weight"
+    assert model.loaded_keys == [] and not torch.equal(model.backbone.state_dict()[weight], theirs[weight])
+    assert sorted(model.load_pretrained()) == sorted(theirs)
     mine = model.backbone.state_dict()
     assert sorted(model.loaded_keys) == sorted(theirs) == sorted(mine)
     assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
@@ -43,15 +46,35 @@ def test_fine_tuning_loads_exactly_the_pretrained_backbone_tensors(mae_ckpt):
 def test_mismatched_keys_are_listed_unless_skipped(mae_ckpt):
     path, _ = mae_ckpt
     with pytest.raises(ValueError, match=r"missing: pos_embed"):
-        VideoClassifier(vit(position="learned"), num_classes=4, pretrained=str(path))
+        VideoClassifier(vit(position="learned"), num_classes=4, pretrained=str(path)).load_pretrained()
     model = VideoClassifier(vit(position="learned"), num_classes=4, pretrained=str(path), skip_keys=["pos_embed"])
-    assert "pos_embed" not in model.loaded_keys
+    assert "pos_embed" not in model.load_pretrained()
     with pytest.raises(ValueError, match=r"unexpected: blocks\.2\..*"):
-        VideoClassifier(vit(depth=2), num_classes=4, pretrained=str(path))
+        VideoClassifier(vit(depth=2), num_classes=4, pretrained=str(path)).load_pretrained()
     with pytest.raises(ValueError, match=r"no tensor under prefix 'backbone\.'"):
-        VideoClassifier(vit(), num_classes=4, pretrained=str(path), pretrained_prefix="backbone.")
+        VideoClassifier(vit(), num_classes=4, pretrained=str(path), pretrained_prefix="backbone.").load_pretrained()
+    missing = VideoClassifier(vit(), num_classes=4, pretrained=str(path) + ".missing")  # building it is fine
     with pytest.raises(FileNotFoundError, match="not found"):
-        VideoClassifier(vit(), num_classes=4, pretrained=str(path) + ".missing")
+        missing.load_pretrained()
+
+
+def test_pretrained_weights_load_at_setup_unless_a_checkpoint_is_restored(mae_ckpt, tmp_path):
+    path, mae = mae_ckpt
+
+    class Trainer:  # the two things setup reads
+        ckpt_path = None
+
+    model = VideoClassifier(vit(), num_classes=4, pretrained=str(path))
+    model._trainer = Trainer()
+    model.setup("fit")
+    assert all(torch.equal(model.backbone.state_dict()[k], v) for k, v in mae.encoder.state_dict().items())
+    restored = VideoClassifier(vit(), num_classes=4, pretrained=str(path) + ".missing")
+    restored._trainer = Trainer()
+    restored._trainer.ckpt_path = str(tmp_path / "run.ckpt")
+    restored.setup("test")  # resuming / testing a checkpoint: its weights win, the pretraining file is not needed
+    assert restored.loaded_keys == []
+    with pytest.raises(FileNotFoundError, match=r"\.missing' not found"):
+        VideoClassifier(vit(), num_classes=4, pretrained=str(path) + ".missing").setup("fit")
 
 
 def test_layer_wise_scales_reach_the_optimizer_at_every_scheduler_step():
@@ -170,6 +193,7 @@ def test_a_classifier_reaches_full_training_accuracy_on_a_tiny_real_clip_set(tmp
 def test_linear_probe_trains_the_head_only(mae_ckpt):
     path, _ = mae_ckpt
     model = VideoClassifier(vit(), num_classes=4, pretrained=str(path), linear_probe=True, lr=1e-2, warmup_steps=0)
+    model.load_pretrained()
     before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     opt = model.configure_optimizers()["optimizer"]
     assert sum(len(g["params"]) for g in opt.param_groups) == 2  # head weight and bias (the norm has no affine)

@@ -84,7 +84,7 @@ def test_pixel_pretraining_trains_with_videomae_defaults():
     hp = model.hparams
     assert (hp.mask_ratio, hp.decoder_dim, tuple(hp.betas), hp.weight_decay, hp.target) == (0.9, 32, (0.9, 0.95), 0.05, "pixels")
     default = VideoMAEPretraining(tiny_vit())
-    assert default.decoder.dim == 384 and len(default.decoder.blocks) == 4 and default.hparams.mask_ratio == 0.9
+    assert default.decoder.dim == 16 and len(default.decoder.blocks) == 4 and default.hparams.mask_ratio == 0.9
     opt = model.configure_optimizers()["optimizer"]
     assert opt.defaults["betas"] == (0.9, 0.95) and opt.defaults["lr"] == pytest.approx(1.5e-4 / 256)  # batch 1
     no_decay = {id(p) for p in opt.param_groups[1]["params"]}
@@ -143,3 +143,18 @@ def test_lr_scales_with_the_effective_batch(tmp_path):
     model.trainer = trainer
     opt = model.configure_optimizers()["optimizer"]
     assert opt.param_groups[0]["lr"] == pytest.approx(1.5e-4 * 128 / 256)
+
+
+def test_the_default_decoder_is_videomaes_for_the_encoder_width():
+    from lfq_kit.backbones import VideoViTB, VideoViTS
+    from lfq_kit.backbones.masked_decoder import videomae_decoder_size
+
+    # VideoMAE's pretraining models: ViT-S 384 -> 192 x 3 heads, ViT-B 768 -> 384 x 6, ViT-L 1024 -> 512 x 8
+    assert [videomae_decoder_size(d) for d in (384, 768, 1024)] == [(192, 3), (384, 6), (512, 8)]
+    assert videomae_decoder_size(128) == (64, 1) and videomae_decoder_size(384, 256) == (256, 4)
+    assert videomae_decoder_size(384, num_heads=6) == (192, 6)
+    clip = {"clip_size": (2, 32, 32), "tubelet_size": 2, "patch_size": 8}
+    for vit, (dim, heads) in ((VideoViTS(**clip, depth=1), (192, 3)), (VideoViTB(**clip, depth=1), (384, 6))):
+        decoder = VideoMAEPretraining(vit).decoder
+        assert (decoder.dim, decoder.blocks[0].attn.num_heads, len(decoder.blocks)) == (dim, heads, 4)
+        assert VideoMAEPretraining(vit).head.in_features == dim

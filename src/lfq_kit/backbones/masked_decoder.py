@@ -12,7 +12,27 @@ from torch import Tensor, nn
 
 from .sincos import sinusoid_table
 
-__all__ = ["MaskedDecoder"]
+__all__ = ["VIDEOMAE_DECODERS", "MaskedDecoder", "videomae_decoder_size"]
+
+VIDEOMAE_DECODERS: dict[int, tuple[int, int]] = {384: (192, 3), 768: (384, 6), 1024: (512, 8), 1280: (640, 8)}
+"""VideoMAE's decoder ``(width, heads)`` for each encoder width (its ViT-S, B, L, H pretraining models; 4 blocks)."""
+
+
+def _heads_for(dim: int) -> int:
+    """The most heads of width >= 64 that divide ``dim`` (at least 1)."""
+    return max(h for h in range(1, max(1, dim // 64) + 1) if dim % h == 0)
+
+
+def videomae_decoder_size(encoder_dim: int, dim: int | None = None, num_heads: int | None = None) -> tuple[int, int]:
+    """The decoder ``(width, heads)`` for an encoder of width ``encoder_dim``, filling what is None: VideoMAE's
+    pairing of :data:`VIDEOMAE_DECODERS` (ViT-S 384 → 192 × 3 heads, ViT-B 768 → 384 × 6), else half the
+    encoder width; heads: the table's for that width, else as many 64-wide heads as divide it."""
+    table = VIDEOMAE_DECODERS.get(encoder_dim)
+    if dim is None:
+        dim = table[0] if table is not None else max(1, encoder_dim // 2)
+    if num_heads is None:
+        num_heads = table[1] if table is not None and table[0] == dim else _heads_for(dim)
+    return dim, num_heads
 
 
 class MaskedDecoder(nn.Module):
@@ -21,7 +41,8 @@ class MaskedDecoder(nn.Module):
     Args:
         num_tokens: ``N``, tokens of the full grid.
         encoder_dim: width of the encoder features.
-        dim, depth, num_heads: decoder width, blocks and heads (VideoMAE: 384, 4, 6).
+        dim, depth, num_heads: decoder width, blocks and heads (VideoMAE: 4 blocks; width and heads by encoder,
+            :func:`videomae_decoder_size`: 192 × 3 for ViT-S, 384 × 6 for ViT-B).
         mlp_ratio: MLP expansion.
     """
 

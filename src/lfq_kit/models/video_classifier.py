@@ -55,7 +55,8 @@ class VideoClassifier(L.LightningModule):
     Args:
         backbone: video backbone (see the module docstring), e.g. ``VideoViTB`` with ``drop_path: 0.1``.
         num_classes: classes ``K``.
-        pretrained: pretraining checkpoint whose backbone tensors are loaded (None: from scratch).
+        pretrained: pretraining checkpoint whose backbone tensors are loaded when a run is set up (None: from
+            scratch), see :meth:`load_pretrained`.
         pretrained_prefix: key prefix of the backbone in that checkpoint (``encoder.`` for VideoMAEPretraining).
         skip_keys: shell patterns of backbone keys not loaded (e.g. ``["pos_embed"]``); others must all match.
         linear_probe: freeze the backbone (kept in eval mode) and train a BatchNorm (no affine) + linear head,
@@ -71,9 +72,10 @@ class VideoClassifier(L.LightningModule):
 
     Raises:
         ValueError: ``num_classes < 2``; ``layer_decay < 1`` with a backbone without ``layer_id``/``depth``;
-            a ``pretrained`` checkpoint that does not match (keys listed); labels out of range; a test batch
-            without view keys.
-        FileNotFoundError: ``pretrained`` does not exist.
+            a ``pretrained`` checkpoint that does not match (keys listed, at setup); labels out of range; a test
+            batch without view keys.
+        FileNotFoundError: ``pretrained`` does not exist (raised at setup, i.e. when ``fit``/``test`` starts, or by
+            :meth:`load_pretrained`).
     """
 
     def __init__(
@@ -110,8 +112,8 @@ class VideoClassifier(L.LightningModule):
                              f"{type(backbone).__name__} has none, set layer_decay: 1.0")  # fmt: skip
         self.backbone = backbone
         self.num_classes = num_classes
-        self.loaded_keys = (load_backbone_weights(backbone, pretrained, pretrained_prefix, skip_keys)
-                            if pretrained is not None else [])  # fmt: skip
+        self.loaded_keys: list[str] = []  # filled by load_pretrained(), at setup: a missing file is then a plain
+        # FileNotFoundError, not one buried in the CLI's config validation
         if linear_probe:
             backbone.requires_grad_(False)
         self.probe_norm = nn.BatchNorm1d(dim, affine=False) if linear_probe else nn.Identity()
@@ -124,6 +126,28 @@ class VideoClassifier(L.LightningModule):
         self.test_outputs: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
         self.test_scores: VideoScores | None = None
         self._labels_checked = False
+
+    # -- pretrained weights --------------------------------------------------------------------------------
+
+    def load_pretrained(self) -> list[str]:
+        """Load the ``pretrained`` checkpoint's backbone tensors now (exact key match unless ``skip_keys``);
+        returns the loaded keys (also in ``loaded_keys``; empty without ``pretrained``).
+
+        Raises:
+            FileNotFoundError: no file at ``pretrained`` (the message names it and the command that writes it).
+            ValueError: the checkpoint does not match the backbone (keys listed).
+        """
+        hp = self.hparams
+        if hp.pretrained is not None:
+            self.loaded_keys = load_backbone_weights(self.backbone, hp.pretrained, hp.pretrained_prefix, hp.skip_keys)
+        return self.loaded_keys
+
+    def setup(self, stage: str) -> None:
+        """Load ``pretrained`` once per run, before training or testing starts; skipped when the trainer restores
+        a ``ckpt_path`` (its weights replace the backbone's anyway, and the pretraining file need not exist)."""
+        restoring = self._trainer is not None and self.trainer.ckpt_path is not None
+        if self.hparams.pretrained is not None and not self.loaded_keys and not restoring:
+            self.load_pretrained()
 
     # -- the network -------------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from ..backbones.masked_decoder import MaskedDecoder
+from ..backbones.masked_decoder import MaskedDecoder, videomae_decoder_size
 from ..nn.factorized_tokens import FactorizedTokens
 from .frozen_tokenizer import FrozenTokenizer
 from .hparams import save_init_config
@@ -66,7 +66,9 @@ class VideoMAEPretraining(TokenConsumer, L.LightningModule):
         tokenizer: path of a tokenizer checkpoint (:class:`FrozenTokenizer`); required for ``target: tokens``.
         num_groups: sub-token groups of the token heads (2 for 2^18 ids; 1 for no factorization).
         mask_ratio: fraction of each frame's positions masked (0.9; VideoMAE's UCF-101 recipe 0.75).
-        decoder_dim, decoder_depth, decoder_heads: the light decoder (384, 4, 6).
+        decoder_dim, decoder_depth, decoder_heads: the light decoder: 4 blocks; width and heads None: VideoMAE's
+            for the encoder width (ViT-S 192 × 3 heads, ViT-B 384 × 6, ViT-L 512 × 8; others half the encoder
+            width), see :func:`lfq_kit.backbones.masked_decoder.videomae_decoder_size`.
         base_lr: learning rate per 256 clips of effective batch (1.5e-4).
         lr: an absolute learning rate instead of the scaled ``base_lr`` (None: scaled).
         betas, weight_decay: AdamW's ((0.9, 0.95), 0.05).
@@ -88,9 +90,9 @@ class VideoMAEPretraining(TokenConsumer, L.LightningModule):
         tokenizer: str | None = None,
         num_groups: int = 2,
         mask_ratio: float = 0.9,
-        decoder_dim: int = 384,
+        decoder_dim: int | None = None,
         decoder_depth: int = 4,
-        decoder_heads: int = 6,
+        decoder_heads: int | None = None,
         base_lr: float = 1.5e-4,
         lr: float | None = None,
         betas: tuple[float, float] = (0.9, 0.95),
@@ -110,6 +112,7 @@ class VideoMAEPretraining(TokenConsumer, L.LightningModule):
         self.encoder = encoder
         self.target = target
         self.grid = tuple(encoder.grid)
+        decoder_dim, decoder_heads = videomae_decoder_size(encoder.dim, decoder_dim, decoder_heads)
         self.decoder = MaskedDecoder(encoder.num_tokens, encoder.dim, decoder_dim, decoder_depth, decoder_heads)
         self.frozen_tokenizer = None
         if target == "tokens":
