@@ -157,15 +157,9 @@ def _model_checkpoints(config: dict) -> list[str]:
     return [c["class_path"] for c in callbacks if isinstance(c, dict) and c["class_path"].endswith("ModelCheckpoint")]
 
 
-# Configs owned elsewhere that still name Lightning's ModelCheckpoint (strict: remove a name once it is switched).
-_NOT_YET_SWITCHED = {"kinetics_finetune.yaml", "quickstart_finetune.yaml", "quickstart_videomae.yaml",
-                     "quickstart_videomae_pixels.yaml", "ucf101_finetune.yaml", "videomae_ucf101.yaml"}  # fmt: skip
-
-
 @pytest.mark.parametrize(
     "config",
-    [pytest.param(p.name, marks=pytest.mark.xfail(p.name in _NOT_YET_SWITCHED, strict=True, reason="not switched yet"))
-     for p in sorted(CONFIGS.rglob("*.yaml")) if _model_checkpoints(yaml.safe_load(p.read_text()) or {})],
+    [p.name for p in sorted(CONFIGS.rglob("*.yaml")) if _model_checkpoints(yaml.safe_load(p.read_text()) or {})],
 )  # fmt: skip
 def test_every_shipped_checkpoint_callback_is_the_atomic_one(config):
     path = next(CONFIGS.rglob(config))
