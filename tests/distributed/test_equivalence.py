@@ -101,9 +101,6 @@ def test_lecam_emas_are_global(tmp_path_factory):
         assert _differences(one["state"], rank["state"], keys) == {}, f"rank {r}'s LeCAM EMAs are its own"
 
 
-@pytest.mark.xfail(strict=True, reason="MaskedLM's loss is the mean over the rank's masked positions (their count varies "
-                   "per sample): DDP averages rank means, not the global token mean; use world_size * (summed loss) / "
-                   "(all-reduced masked count) (masked_lm.py / FactorizedTokens.loss)")
 def test_masked_lm_step_equals_one_process(tmp_path_factory):
     """Masks are a function of the sample here (cases.per_sample_cosine_mask), class dropout off; the loss is
     a mean over the masked positions, whose number differs per sample."""
@@ -145,8 +142,6 @@ def test_masked_lm_validation_figures_are_global(tmp_path_factory):
     assert_figures_global(one["val"], [r["val"] for r in ranks], names)
 
 
-@pytest.mark.xfail(strict=True, reason="VideoMAEPretraining logs val/loss per rank without sync (rank 0's share alone); "
-                   "a sample-weighted MeanMetric would make it global")
 def test_videomae_validation_loss_is_global(tmp_path_factory):
     one, ranks = runs("videomae", tmp_path_factory)
     assert_figures_global(one["val"], [r["val"] for r in ranks], ["val/loss"])
@@ -159,8 +154,6 @@ def test_classifier_counts_each_of_an_odd_number_of_videos_once(tmp_path_factory
     assert_figures_global(one["val"], [r["val"] for r in ranks], ["val/top1"])
 
 
-@pytest.mark.xfail(strict=True, reason="VideoClassifier logs val/loss per rank without sync; with unpadded shards of "
-                   "3 and 2 videos even sync_dist (a mean of rank means) is wrong: needs a sample-weighted MeanMetric")
 def test_classifier_validation_loss_is_global(tmp_path_factory):
     """Unpadded shards differ in size (3 and 2 videos): the figure must be weighted by samples, not ranks."""
     one, ranks = runs("classifier", tmp_path_factory)

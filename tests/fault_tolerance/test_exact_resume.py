@@ -86,13 +86,6 @@ def test_masked_lm_resumes_exactly_on_token_shards(tmp_path, tokenizer_ckpt, tok
     assert full["global_step"] == 6
 
 
-# Their random draws (tube masks; mixup / cutmix and drop path) come from the global RNG, not from the step:
-# every weight and Adam moment differs after a resume (loops, data position and schedulers are equal). Strict: once
-# they seed per step (lfq_kit.models.step_seed, as the tokenizer and the masked LM do) these pass; drop the mark.
-_GLOBAL_RNG = pytest.mark.xfail(strict=True, reason="random draws not seeded per step (lfq_kit.models.step_seed)")
-
-
-@_GLOBAL_RNG
 def test_videomae_pretraining_resumes_exactly_on_the_sample_clips(tmp_path):
     """Tube masks (90 %) and random clips per step; three batches per epoch."""
     encoder = json.dumps({"class_path": "VideoViTTiny", "init_args": TINY_VIT})
@@ -103,7 +96,6 @@ def test_videomae_pretraining_resumes_exactly_on_the_sample_clips(tmp_path):
     assert full["global_step"] == 5
 
 
-@_GLOBAL_RNG
 def test_video_classifier_resumes_exactly_on_the_camera_motion_clips(tmp_path):
     """Mixup / cutmix, drop path and random camera paths per step; three batches per epoch."""
     backbone = json.dumps({"class_path": "VideoViTTiny", "init_args": {**TINY_VIT, "drop_path": 0.1}})

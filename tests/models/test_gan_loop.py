@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import lfq_kit.models.tokenizer as tokenizer_module
+import lfq_kit.models.tokenizer_training as tokenizer_module
 from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 
 
@@ -44,8 +44,9 @@ def test_discriminator_loss_is_recomputed_by_hand_from_the_logits():
         got = model._discriminator_loss(real, fake, step, logs)
         assert got.item() == pytest.approx(want.item(), rel=1e-5)
         assert ("train/r1" in logs) == with_r1
-        # LeCAM uses the EMAs from before this step, then folds this step's mean logits in
-        assert model.lecam.ema_real.item() == pytest.approx((0.9 * ema_before + 0.1 * real_mean).item(), rel=1e-5)
+        # LeCAM uses the EMAs from before this step; the step's logits are kept for the optimizer step's update
+        assert model.lecam.ema_real.item() == ema_before.item()
+        assert model._lecam_logits[-1][0].mean().item() == pytest.approx(real_mean.item(), rel=1e-6)
     assert want.item() != pytest.approx(F.softplus(-disc(real)).mean().item() + F.softplus(disc(fake)).mean().item())
 
 
@@ -68,17 +69,17 @@ def test_r1_runs_every_r1_every_generator_steps_and_enters_scaled(tmp_path, monk
         lecams[model.generator_step] = value = lecam_forward(real_logits, fake_logits)
         return value
 
-    step_optimizer = model._step_optimizer
+    disc_loss_fn = model._discriminator_loss
 
-    def spy_step(index, loss):
-        if index == 1:
-            disc_losses[model.generator_step] = loss.detach().clone()
-        step_optimizer(index, loss)
+    def spy_disc_loss(real, fake, step, logs):
+        value = disc_loss_fn(real, fake, step, logs)
+        disc_losses[step] = value.detach().clone()
+        return value
 
     monkeypatch.setattr(tokenizer_module, "r1_penalty", spy_r1)
     monkeypatch.setattr(tokenizer_module, "discriminator_loss", spy_loss)
     monkeypatch.setattr(model.lecam, "forward", spy_lecam)
-    monkeypatch.setattr(model, "_step_optimizer", spy_step)
+    monkeypatch.setattr(model, "_discriminator_loss", spy_disc_loss)
     trainer(tmp_path, max_steps=2 * 7).fit(model, RandomClipData())
 
     assert sorted(r1_calls) == [0, 3, 6]  # generator steps 0..6, every 3rd
@@ -93,14 +94,14 @@ def test_the_generator_step_leaves_the_discriminator_untouched(tmp_path, monkeyp
     model = tiny_tokenizer(disc_start=0, r1_every=1)
     disc = model.discriminator
     changed = []
-    step_optimizer = model._step_optimizer
+    apply_step = model._apply_step
 
     def grads():
         return [None if p.grad is None else p.grad.clone() for p in disc.parameters()]
 
-    def spy_step(index, loss):
+    def spy_step(index, ok):
         before, grads_before = {k: v.clone() for k, v in disc.state_dict().items()}, grads()
-        step_optimizer(index, loss)
+        apply_step(index, ok)
         same = all(torch.equal(before[k], v) for k, v in disc.state_dict().items())
         if index == 0:
             assert same, "the generator's step changed the discriminator"
@@ -110,6 +111,6 @@ def test_the_generator_step_leaves_the_discriminator_untouched(tmp_path, monkeyp
         else:
             changed.append(not same)
 
-    monkeypatch.setattr(model, "_step_optimizer", spy_step)
+    monkeypatch.setattr(model, "_apply_step", spy_step)
     trainer(tmp_path, max_steps=2 * 3).fit(model, RandomClipData())
     assert changed == [True, True, True]  # the discriminator's own step does update it

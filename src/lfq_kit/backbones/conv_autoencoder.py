@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 from torch import Tensor, nn
 
 from ..nn import AdaptiveGroupNorm, ResBlock
+from ..nn.checkpointing import maybe_checkpoint
 from .base import Decoder, Encoder
 
 __all__ = ["ConvDecoder", "ConvEncoder", "check_levels"]
@@ -88,6 +89,9 @@ class ConvEncoder(Encoder):
         head_layer: None (the paper's layout: the last conv gives ``out_channels``), or
             ``head_layer(width, out_channels)``, a per-token module (e.g. :class:`~lfq_kit.nn.TokenMLP`) applied
             to the latent; the last conv and the shortcut then give ``width``, the deepest level's channels.
+        activation_checkpointing: in training, keep only each residual block's input and recompute the block in
+            backward (:func:`~lfq_kit.nn.checkpointing.maybe_checkpoint`): less activation memory, about one
+            more forward of the blocks per step, same outputs and gradients.
 
     Raises:
         ValueError: inconsistent level settings; (forward) an input whose shape breaks the rules of
@@ -110,11 +114,13 @@ class ConvEncoder(Encoder):
         causal: bool,
         shortcut_layer: LayerFactory | None = None,
         head_layer: LayerFactory | None = None,
+        activation_checkpointing: bool = False,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, None)
         if len(factors) != len(channel_multipliers) - 1:
             raise ValueError(f"need {len(channel_multipliers) - 1} downsampling factors, got {len(factors)}")
         super().__init__(in_channels, out_channels, *_compression(factors), causal=causal)
+        self.activation_checkpointing = activation_checkpointing
         self.base_channels = base_channels
         self.channel_multipliers = tuple(channel_multipliers)
         self.num_res_blocks = num_res_blocks
@@ -138,15 +144,18 @@ class ConvEncoder(Encoder):
         self.shortcut = shortcut_layer(in_channels, latent) if shortcut_layer is not None else None
         self.head = head_layer(latent, out_channels) if head_layer is not None else None
 
+    def _block(self, blk: nn.Module, h: Tensor) -> Tensor:
+        return maybe_checkpoint(blk, h, enabled=self.activation_checkpointing and self.training)
+
     def encode(self, x: Tensor) -> Tensor:
         """The layer stack without input checks or reshaping."""
         h = self.conv_in(x)
         for level in self.levels:
             for blk in level.blocks:
-                h = blk(h)
+                h = self._block(blk, h)
             h = level.resample(h)
         for blk in self.mid:
-            h = blk(h)
+            h = self._block(blk, h)
         z = self.conv_out(self.act(self.norm_out(h)))
         if self.shortcut is not None:
             z = z + self.shortcut(x)
@@ -173,6 +182,7 @@ class ConvDecoder(Decoder):
         head_layer: None (the paper's layout), or ``head_layer(in_channels, width)``, a per-token module (e.g.
             :class:`~lfq_kit.nn.TokenMLP`) applied to the latent first; its output, of the deepest level's
             ``width``, then feeds the first conv, the adaptive norms and the shortcut.
+        activation_checkpointing: as :class:`ConvEncoder`'s (each residual block).
     """
 
     def __init__(
@@ -192,11 +202,13 @@ class ConvDecoder(Decoder):
         causal: bool,
         shortcut_layer: LayerFactory | None = None,
         head_layer: LayerFactory | None = None,
+        activation_checkpointing: bool = False,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, None)
         if len(factors) != len(channel_multipliers) - 1:
             raise ValueError(f"need {len(channel_multipliers) - 1} upsampling factors, got {len(factors)}")
         super().__init__(in_channels, out_channels, *_compression(factors), causal=causal)
+        self.activation_checkpointing = activation_checkpointing
         self.base_channels = base_channels
         self.channel_multipliers = tuple(channel_multipliers)
         self.num_res_blocks = num_res_blocks
@@ -223,18 +235,21 @@ class ConvDecoder(Decoder):
         self.conv_out = conv_layer(c, out_channels, 3)
         self.shortcut = shortcut_layer(latent, out_channels) if shortcut_layer is not None else None
 
+    def _block(self, blk: nn.Module, h: Tensor) -> Tensor:
+        return maybe_checkpoint(blk, h, enabled=self.activation_checkpointing and self.training)
+
     def decode(self, z: Tensor) -> Tensor:
         """The layer stack without input checks or reshaping."""
         if self.head is not None:
             z = self.head(z)
         h = self.conv_in(z)
         for blk in self.mid:
-            h = blk(h)
+            h = self._block(blk, h)
         for level in self.levels:
             if self.adaptive_norm:
                 h = level.norm(h, z)
             for blk in level.blocks:
-                h = blk(h)
+                h = self._block(blk, h)
             h = level.resample(h)
         x = self.conv_out(self.act(self.norm_out(h)))
         return x if self.shortcut is None else x + self.shortcut(z)

@@ -97,6 +97,8 @@ class Magvit2Encoder(ConvEncoder):
             latent grid (then of the deepest level's width) to ``out_channels`` (:class:`~lfq_kit.nn.TokenMLP`;
             not in the paper). Gives a sign quantizer non-linear codes; pair it with the decoder's option.
         token_mlp_depth: hidden layers of that MLP (≥ 1; unused when ``token_mlp_channels`` is 0).
+        activation_checkpointing: in training, recompute each residual block in backward instead of keeping its
+            activations (for the large presets; same outputs and gradients, about one more forward of the blocks).
 
     Raises:
         ValueError: inconsistent settings (flag count, group count, a negative ``token_mlp_channels`` or a
@@ -117,6 +119,7 @@ class Magvit2Encoder(ConvEncoder):
         tubelet_shortcut: bool = False,
         token_mlp_channels: int = 0,
         token_mlp_depth: int = 2,
+        activation_checkpointing: bool = False,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, temporal_downsample)
         conv = partial(CausalConv3d, padding_mode=padding_mode)
@@ -136,6 +139,7 @@ class Magvit2Encoder(ConvEncoder):
             causal=True,
             shortcut_layer=shortcut if tubelet_shortcut else None,
             head_layer=_token_mlp(token_mlp_channels, token_mlp_depth),
+            activation_checkpointing=activation_checkpointing,
         )
         self.temporal_downsample = tuple(bool(t) for t in temporal_downsample)
         self.padding_mode = padding_mode
@@ -191,6 +195,7 @@ class Magvit2Decoder(ConvDecoder):
             ``in_channels`` to the deepest level's width, applied to the latent before everything else
             (:class:`~lfq_kit.nn.TokenMLP`; not in the paper). Pair it with the encoder's option.
         token_mlp_depth: hidden layers of that MLP (≥ 1; unused when ``token_mlp_channels`` is 0).
+        activation_checkpointing: as the encoder's.
 
     Raises:
         ValueError: inconsistent settings (as the encoder's); (forward) an input that is not
@@ -211,6 +216,7 @@ class Magvit2Decoder(ConvDecoder):
         tubelet_shortcut: bool = False,
         token_mlp_channels: int = 0,
         token_mlp_depth: int = 2,
+        activation_checkpointing: bool = False,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, temporal_downsample)
         conv = partial(CausalConv3d, padding_mode=padding_mode)
@@ -231,6 +237,7 @@ class Magvit2Decoder(ConvDecoder):
             causal=True,
             shortcut_layer=shortcut if tubelet_shortcut else None,
             head_layer=_token_mlp(token_mlp_channels, token_mlp_depth),
+            activation_checkpointing=activation_checkpointing,
         )
         self.temporal_downsample = tuple(bool(t) for t in temporal_downsample)
         self.padding_mode = padding_mode

@@ -16,8 +16,7 @@ import torch
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
-
+from ..nn.checkpointing import maybe_checkpoint
 from ..registry import BACKBONES
 
 __all__ = ["BidirectionalTransformer", "TransformerB", "TransformerL", "TransformerS", "TransformerTiny", "run_blocks", "transformer_blocks"]
@@ -44,10 +43,7 @@ def transformer_blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, d
 def run_blocks(blocks: nn.ModuleList, x: Tensor, activation_checkpointing: bool, training: bool) -> Tensor:
     """Apply ``blocks`` in order, recomputing each in backward when ``activation_checkpointing`` (training only)."""
     for block in blocks:
-        if activation_checkpointing and training and torch.is_grad_enabled():
-            x = checkpoint(block, x, use_reentrant=False)
-        else:
-            x = block(x)
+        x = maybe_checkpoint(block, x, enabled=activation_checkpointing and training)
     return x
 
 

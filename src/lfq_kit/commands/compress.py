@@ -15,7 +15,6 @@ Audio is not carried: only the first video stream is compressed.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch

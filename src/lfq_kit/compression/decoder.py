@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from ..losses.perceptual import frames
@@ -34,6 +35,7 @@ class ReconstructionMetrics(nn.Module):
 
     Attributes (torchmetrics metrics, logged as objects so Lightning computes them at epoch end):
         psnr_per_frame, psnr_pooled, ssim: see the module docstring; dB, dB, dimensionless.
+        reconstruction: the pixel MSE pooled over the set (each batch weighted by its pixel count).
         usage: code histogram; :meth:`codebook` gives usage, perplexity and entropy in bits.
     """
 
@@ -42,6 +44,7 @@ class ReconstructionMetrics(nn.Module):
         self.psnr_per_frame = PeakSignalNoiseRatio(data_range=2.0, reduction="elementwise_mean", dim=(1, 2, 3))
         self.psnr_pooled = PeakSignalNoiseRatio(data_range=2.0)
         self.ssim = StructuralSimilarityIndexMeasure(data_range=2.0)
+        self.reconstruction = MeanMetric()
         self.usage = CodebookUsage(codebook_size)
 
     def update(self, reconstruction: Tensor, video: Tensor, indices: Tensor) -> None:
@@ -50,6 +53,7 @@ class ReconstructionMetrics(nn.Module):
         self.psnr_per_frame.update(recon, target)
         self.psnr_pooled.update(recon, target)
         self.ssim.update(recon, target)
+        self.reconstruction.update(F.mse_loss(recon, target), weight=recon.numel())
         self.usage.update(indices)
 
     def codebook(self) -> dict[str, Tensor]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import torch.distributed as dist
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
@@ -26,7 +27,9 @@ from .checks import check_class_labels
 from .frozen_tokenizer import FrozenTokenizer
 from .hparams import save_init_config
 from .maskgit import cosine_mask, maskgit_decode
+from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
 from .schedules import WarmupCosine
+from .step_seed import StepSeeded
 from .token_consumer import TokenConsumer
 
 __all__ = ["MaskedLM"]
@@ -41,7 +44,22 @@ def _ratio_key(ratio: float) -> str:
     return f"{ratio:g}".replace(".", "_")
 
 
-class MaskedLM(TokenConsumer, L.LightningModule):
+def _global_token_share(mask: Tensor) -> Tensor:
+    """``world · n_rank / n_global`` for ``mask``'s count of masked positions (1 on one process).
+
+    The masked count differs per sample, so DDP's average of the ranks' mean losses is not the mean over every
+    masked position of the global batch; scaling each rank's mean by this factor makes it so (one all-reduce
+    of a count, no host sync).
+    """
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return torch.ones((), device=mask.device)
+    local = mask.sum().float()
+    total = local.clone()
+    dist.all_reduce(total)
+    return dist.get_world_size() * local / total.clamp_min(1.0)
+
+
+class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule):
     """Masked-token transformer over a tokenizer's ``(T', H', W')`` token grid.
 
     Batches are dicts with ``"indices"`` ``(B, T', H', W')`` int (token shards, :class:`lfq_kit.data.TokenDataModule`)
@@ -76,9 +94,17 @@ class MaskedLM(TokenConsumer, L.LightningModule):
         warmup_steps: linear learning-rate warm-up (optimizer steps).
         decay_steps: cosine decay ends here; None: ``trainer.max_steps`` when set, else no decay.
         min_lr_ratio: final learning rate as a fraction of the initial one.
+        max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (weights, optimizer and schedule
+            unchanged, counted in ``train/nonfinite_skipped``); after this many in a row the run stops with
+            :class:`~lfq_kit.models.nonfinite.NonFiniteLossError`.
+        compile: ``torch.compile`` the backbone in ``configure_model`` (embeddings, heads and decoding stay eager).
+
+    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models.step_seed.StepSeeded`):
+    masks, class dropout and dropout are the same in a resumed run as in one never stopped.
 
     Raises:
         ValueError: missing or disagreeing vocabulary / grid (both values named); a backbone without ``dim``;
+            ``max_nonfinite_steps`` < 1;
             at run time, labels outside ``[0, num_classes)`` or a batch whose grid differs from the model's.
         FileNotFoundError: ``tokenizer`` does not exist (the message says which command makes it).
     """
@@ -102,9 +128,13 @@ class MaskedLM(TokenConsumer, L.LightningModule):
         warmup_steps: int = 5000,
         decay_steps: int | None = None,
         min_lr_ratio: float = 0.0,
+        max_nonfinite_steps: int = 3,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         save_init_config(self)
+        self.nonfinite_guard = NonFiniteGuard(max_nonfinite_steps)
+        self._compiled = False
         dim = getattr(backbone, "dim", None)
         if not isinstance(dim, int):
             raise ValueError(f"backbone {type(backbone).__name__} must expose an integer `dim` attribute")
@@ -168,6 +198,12 @@ class MaskedLM(TokenConsumer, L.LightningModule):
                 f"{tok.path!r} has hash {tok.hash[:12]}"
             )
 
+    def configure_model(self) -> None:
+        """Lightning hook (under the strategy): ``torch.compile`` the backbone in place when ``compile``."""
+        if self.hparams.get("compile", False) and not self._compiled:  # absent from older checkpoints
+            self.backbone.compile()  # parameter names and checkpoints are unchanged
+            self._compiled = True
+
     # -- the network -------------------------------------------------------------------------------
 
     def hidden(self, inputs: Tensor, labels: Tensor) -> Tensor:
@@ -222,6 +258,7 @@ class MaskedLM(TokenConsumer, L.LightningModule):
         masked = cosine_mask(ids, self.mask_id, maskable=self._maskable(ids))
         logits = self(masked.inputs, labels)
         loss = self.tokens.loss(logits, ids, masked.mask, self.hparams.label_smoothing)
+        loss = loss * _global_token_share(masked.mask)
         self.log("train/loss", loss.detach(), prog_bar=True)
         self.log("train/mask_ratio", masked.mask.float().mean())
         return loss
@@ -249,9 +286,10 @@ class MaskedLM(TokenConsumer, L.LightningModule):
             metric.update(nats[masked.mask] / math.log(2))
 
     def on_validation_epoch_end(self) -> None:
+        # MeanMetric.compute() sums over ranks (weighted by token count); sync_dist then averages equal values
         values = {f"val/bits_per_token_{key}": m.compute() for key, m in self.val_bits.items()}
-        self.log_dict(values)
-        self.log("val/bits_per_token", torch.stack(list(values.values())).mean(), prog_bar=True)
+        self.log_dict(values, sync_dist=True)
+        self.log("val/bits_per_token", torch.stack(list(values.values())).mean(), prog_bar=True, sync_dist=True)
         for metric in self.val_bits.values():
             metric.reset()
 

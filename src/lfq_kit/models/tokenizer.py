@@ -1,7 +1,8 @@
 """The MAGVIT-v2 video tokenizer as a LightningModule: encoder → quantizer → decoder, trained with L2,
 perceptual and GAN losses (Yu et al., arXiv 2310.05737, Sec. 3; training facts in the reference Sec. 3).
 
-Two optimizers step once per batch each (generator, then discriminator) under manual optimization.
+Two optimizers step once per ``accumulate_grad_batches`` batches each (generator, then discriminator) under
+manual optimization; the training step itself lives in :mod:`lfq_kit.models.tokenizer_training`.
 Lightning's ``global_step`` counts every optimizer step (Lightning issue 17958), so with a discriminator
 ``global_step = 2 × generator steps``: ``trainer.max_steps`` must be twice the number of generator steps.
 Everything this module schedules (warm-up, cosine decay, ``disc_start``, entropy annealing, lazy R1)
@@ -14,20 +15,22 @@ from typing import Any, Callable
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ..losses import LeCAM, discriminator_loss, generator_loss, r1_penalty
+from ..losses import LeCAM
 from ..quantizers import LFQ, Quantizer, QuantizerOutput
 from .checks import LazyPixelCheck, check_index_layout, check_latent_channels, check_quantizer_dim, check_video
-from .eval_metrics import ReconstructionMetrics, pooled_psnr
+from .eval_metrics import ReconstructionMetrics
 from .generator import TokenizerGenerator, to_parameter_dtype
 from .hparams import save_init_config
+from .nonfinite import NonFiniteGuard
 from .schedules import WarmupCosine
+from .step_seed import StepSeeded
+from .tokenizer_training import TokenizerTraining, check_accumulate_grad_batches
 
 __all__ = ["TokenizerGenerator", "VideoTokenizer", "check_video"]
 
@@ -36,7 +39,7 @@ def _default_adam(params) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=1e-4, betas=(0.0, 0.99))
 
 
-class VideoTokenizer(L.LightningModule):
+class VideoTokenizer(StepSeeded, TokenizerTraining, L.LightningModule):
     """MAGVIT-v2 tokenizer training: a generator (encoder, quantizer, decoder) and an optional discriminator.
 
     Generator loss per batch::
@@ -84,10 +87,21 @@ class VideoTokenizer(L.LightningModule):
         gradient_clip_val: gradient-norm clipping for both optimizers; None disables it.
         ema_decay: decay of the generator's weight EMA (reference: 0.999), used for validation, export,
             :meth:`encode` and :meth:`decode`; None disables the EMA. The discriminator is never averaged.
+        accumulate_grad_batches: batches per optimizer step (gradient accumulation, losses scaled by ``1/k``;
+            see :mod:`~lfq_kit.models.tokenizer_training`); all step counts above count optimizer steps.
+            ``Trainer(accumulate_grad_batches)`` does not apply to this manually optimized model and is refused.
+        max_nonfinite_steps: stop with :class:`~lfq_kit.models.nonfinite.NonFiniteLossError` after this many
+            skipped (NaN or infinite loss) steps in a row of either network (:mod:`~lfq_kit.models.nonfinite`).
+        compile: ``torch.compile`` the encoder and decoder (live and EMA) in ``configure_model``; the quantizer,
+            the losses and the discriminator stay eager.
+
+    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models.step_seed.StepSeeded`),
+    so a resumed run draws the same random numbers as one never stopped.
 
     Raises:
         ValueError: an encoder without ``out_channels``; a decoder whose ``in_channels`` differs from it; a
-            quantizer whose ``dim`` is not it; invalid steps; at run time, a video batch that is empty, not
+            quantizer whose ``dim`` is not it; invalid steps, ``accumulate_grad_batches`` or ``max_nonfinite_steps``;
+            ``Trainer(accumulate_grad_batches > 1)`` at fit; at run time, a video batch that is empty, not
             float32/bf16/fp16, not finite or outside ``[−1, 1]``, or whose shape the encoder rejects.
         FileNotFoundError, RuntimeError: at ``setup("fit")``, the perceptual loss's weights are missing.
     """
@@ -114,11 +128,16 @@ class VideoTokenizer(L.LightningModule):
         min_lr_ratio: float = 0.0,
         gradient_clip_val: float | None = 1.0,
         ema_decay: float | None = 0.999,
+        accumulate_grad_batches: int = 1,
+        max_nonfinite_steps: int = 3,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         save_init_config(self)  # the config under LightningCLI; modules and factories are dropped
         self.automatic_optimization = False
         latent_channels = check_latent_channels(encoder, decoder)
+        check_accumulate_grad_batches(accumulate_grad_batches)
+        self.nonfinite_guard = NonFiniteGuard(max_nonfinite_steps, ("generator", "discriminator"))
         if r1_every < 1 or disc_start < 0 or warmup_steps < 0:
             raise ValueError(f"r1_every must be >= 1, disc_start and warmup_steps >= 0; got {r1_every}, {disc_start}, {warmup_steps}")
         built = quantizer(latent_channels)
@@ -141,6 +160,8 @@ class VideoTokenizer(L.LightningModule):
         self._range_checked = False
         self._train_pixels = LazyPixelCheck()
         self._eval_pixels = LazyPixelCheck()
+        self._compiled = False
+        self._lecam_logits = []
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -219,6 +240,15 @@ class VideoTokenizer(L.LightningModule):
             if callable(load):
                 load()
 
+    def configure_model(self) -> None:
+        """Lightning hook (under the strategy): ``torch.compile`` the encoder and decoder when ``compile``."""
+        if self.hparams.get("compile", False) and not self._compiled:  # absent from older checkpoints
+            gens = [self.generator] + ([self.ema.module] if self.ema is not None else [])
+            for gen in gens:
+                gen.encoder.compile()  # in place: parameter names and checkpoints are unchanged
+                gen.decoder.compile()
+            self._compiled = True
+
     def configure_optimizers(self) -> Any:
         max_steps = self.trainer.max_steps if self._trainer is not None else -1
         decay = self.hparams.decay_steps
@@ -231,108 +261,6 @@ class VideoTokenizer(L.LightningModule):
             opt_d = self.discriminator_optimizer(self.discriminator.parameters())
             configs.append({"optimizer": opt_d, "lr_scheduler": LambdaLR(opt_d, WarmupCosine(**vars(schedule)))})
         return configs
-
-    def _video(self, batch: dict[str, Tensor]) -> Tensor:
-        video = batch["video"]
-        check_video(video, check_range=not self._range_checked)  # values read back once per run: no sync per step
-        self._range_checked = True
-        self._train_pixels.observe(video, self.generator_step)  # every batch, read back lazily
-        return video
-
-    def _raise_on_bad_pixels(self, check: LazyPixelCheck, what: str) -> None:
-        """Raise ``ValueError`` if ``check`` saw a bad batch here or (under DDP) on another rank."""
-        message = check.error(what)
-        if self._trainer is not None and self.trainer.world_size > 1:  # every rank raises, none hangs
-            if self.trainer.strategy.reduce_boolean_decision(message is not None, all=False) and message is None:
-                message = "another rank saw NaN, infinite or out-of-range pixels (its error names the batch)"
-        if message is not None:
-            raise ValueError(message)
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.generator_step % max(1, self.trainer.log_every_n_steps) == 0:
-            self._raise_on_bad_pixels(self._train_pixels, "training batch at generator step")
-
-    def on_train_epoch_end(self) -> None:
-        self._raise_on_bad_pixels(self._train_pixels, "training batch at generator step")
-
-    def _step_optimizer(self, index: int, loss: Tensor) -> None:
-        optimizers = self.optimizers()
-        opt = optimizers[index] if isinstance(optimizers, list) else optimizers
-        schedulers = self.lr_schedulers()
-        sched = schedulers[index] if isinstance(schedulers, list) else schedulers
-        opt.zero_grad(set_to_none=True)
-        if loss.requires_grad:
-            self.manual_backward(loss)
-            if self.hparams.gradient_clip_val:
-                self.clip_gradients(opt, gradient_clip_val=self.hparams.gradient_clip_val, gradient_clip_algorithm="norm")
-        opt.step()  # also before disc_start (no gradients, no update) so global_step advances uniformly
-        sched.step()
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        video = self._video(batch)
-        step = self.generator_step
-        gan_active = self.discriminator is not None and step >= self.hparams.disc_start
-        self.quantizer.set_step(step)
-
-        # generator
-        recon, qout = self.generator(video)
-        rec_loss = F.mse_loss(recon.float(), video.float())
-        g_loss = self.hparams.reconstruction_weight * rec_loss + qout.loss
-        logs = {"train/reconstruction": rec_loss.detach(), "train/quantizer_loss": qout.loss.detach()}
-        if self.perceptual_loss is not None and self.hparams.perceptual_weight > 0:
-            perceptual = self.perceptual_loss(recon, video)
-            g_loss = g_loss + self.hparams.perceptual_weight * perceptual
-            logs["train/perceptual"] = perceptual.detach()
-        if gan_active:
-            self.discriminator.requires_grad_(False)
-            adversarial = generator_loss(self.discriminator(recon))
-            self.discriminator.requires_grad_(True)
-            g_loss = g_loss + self.hparams.adversarial_weight * adversarial
-            logs["train/generator_adversarial"] = adversarial.detach()
-        self._step_optimizer(0, g_loss)
-        if self.ema is not None:
-            self._update_ema()
-
-        # discriminator
-        if self.discriminator is not None:
-            d_loss = torch.zeros((), device=video.device)
-            if gan_active:
-                d_loss = self._discriminator_loss(video, recon.detach(), step, logs)
-            self._step_optimizer(1, d_loss)
-
-        logs["train/loss"] = g_loss.detach()
-        logs.update({f"train/{k}": v for k, v in qout.metrics.items()})
-        self.log_dict(logs, prog_bar=False)
-        self.log("train/psnr", pooled_psnr(recon.detach(), video), prog_bar=True)
-        return g_loss.detach()
-
-    def _discriminator_loss(self, real: Tensor, fake: Tensor, step: int, logs: dict[str, Tensor]) -> Tensor:
-        hp = self.hparams
-        lazy_r1 = hp.r1_weight > 0 and step % hp.r1_every == 0
-        if lazy_r1:
-            real = real.detach().requires_grad_(True)
-        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
-        loss = discriminator_loss(real_logits, fake_logits)
-        logs["train/discriminator"] = loss.detach()
-        if hp.lecam_weight > 0:
-            lecam = self.lecam(real_logits, fake_logits)
-            self.lecam.update(real_logits, fake_logits)
-            loss = loss + hp.lecam_weight * lecam
-            logs["train/lecam"] = lecam.detach()
-        if lazy_r1:
-            r1 = r1_penalty(real_logits, real)
-            loss = loss + hp.r1_weight * hp.r1_every * r1
-            logs["train/r1"] = r1.detach()
-        logs["train/logits_real"] = real_logits.detach().float().mean()
-        logs["train/logits_fake"] = fake_logits.detach().float().mean()
-        return loss
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        self.ema.update_parameters(self.generator)
-        # Buffers (a VQ codebook under EMA updates, the quantizer's step) follow the live model.
-        for ema_buffer, buffer in zip(self.ema.module.buffers(), self.generator.buffers()):
-            ema_buffer.copy_(buffer)
 
     # -- evaluation ------------------------------------------------------------------------------
 
@@ -349,12 +277,13 @@ class VideoTokenizer(L.LightningModule):
         self.log(f"{stage}/psnr_per_frame", metrics.psnr_per_frame, prog_bar=True, batch_size=batch_size)
         self.log(f"{stage}/psnr_pooled", metrics.psnr_pooled, batch_size=batch_size)
         self.log(f"{stage}/ssim", metrics.ssim, batch_size=batch_size)
-        self.log(f"{stage}/reconstruction", F.mse_loss(recon.float(), video.float()), batch_size=batch_size)
+        self.log(f"{stage}/reconstruction", metrics.reconstruction, batch_size=batch_size)
 
     def _end_evaluation(self, stage: str) -> None:
         self._raise_on_bad_pixels(self._eval_pixels, f"{stage} batch")
         metrics = self.val_metrics if stage == "val" else self.test_metrics
-        self.log_dict({f"{stage}/{k}": v for k, v in metrics.codebook().items()})
+        # computed over every rank's indices already: sync_dist averages equal values (and silences the warning)
+        self.log_dict({f"{stage}/{k}": v for k, v in metrics.codebook().items()}, sync_dist=True)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluation_step(batch, batch_idx, "val")

@@ -25,14 +25,17 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.functional.classification import multiclass_accuracy
 
 from .checks import check_class_labels
 from .hparams import save_init_config
+from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
 from .layer_decay import layer_decay_groups
 from .pretrained import load_backbone_weights
 from .schedules import WarmupCosine
+from .step_seed import StepSeeded
 from .video_mixup import VideoMixup, soft_target_cross_entropy
 from .videomae import no_weight_decay, scaled_lr
 from .view_aggregation import VideoScores, aggregate_views
@@ -48,7 +51,7 @@ def _feature_dim(backbone: nn.Module) -> int:
     raise ValueError(f"backbone {type(backbone).__name__} exposes neither `dim` nor `out_channels`")
 
 
-class VideoClassifier(L.LightningModule):
+class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
     """Clip classifier. Batches: ``"video"`` ``(B, 3, T, H, W)`` float in ``[−1, 1]``, ``"label"`` ``(B,)``
     int64 in ``[0, num_classes)``; test batches also ``"video_index"``, ``"view_index"`` ``(B,)`` int64.
 
@@ -69,6 +72,14 @@ class VideoClassifier(L.LightningModule):
         base_lr: learning rate per 256 clips of effective batch (1e-3); ``lr``: an absolute one instead.
         betas, weight_decay: AdamW's ((0.9, 0.999), 0.05; none on biases, norms and position embeddings).
         warmup_steps, decay_steps, min_lr_ratio: warm-up then cosine (decay_steps None: ``trainer.max_steps``).
+        max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (weights, optimizer and schedule
+            unchanged, counted in ``train/nonfinite_skipped``); after this many in a row the run stops with
+            :class:`~lfq_kit.models.nonfinite.NonFiniteLossError`.
+
+    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models.step_seed.StepSeeded`),
+    so mixup / CutMix draws and drop path are the same in a resumed run as in one never stopped. ``val/loss`` is
+    a clip-weighted :class:`~torchmetrics.MeanMetric`: over several ranks (unpadded, uneven shards) it is the
+    mean over every clip.
 
     Raises:
         ValueError: ``num_classes < 2``; ``layer_decay < 1`` with a backbone without ``layer_id``/``depth``;
@@ -100,9 +111,12 @@ class VideoClassifier(L.LightningModule):
         warmup_steps: int = 50,
         decay_steps: int | None = None,
         min_lr_ratio: float = 1e-3,
+        max_nonfinite_steps: int = 3,
     ) -> None:
         super().__init__()
         save_init_config(self)
+        self.nonfinite_guard = NonFiniteGuard(max_nonfinite_steps)
+        self.val_loss = MeanMetric()
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         dim = _feature_dim(backbone)
@@ -192,7 +206,8 @@ class VideoClassifier(L.LightningModule):
         labels = self._labels(batch)
         logits = self(batch["video"])
         self.val_top1.update(logits, labels)
-        self.log("val/loss", F.cross_entropy(logits.float(), labels), batch_size=labels.shape[0])
+        self.val_loss.update(F.cross_entropy(logits.float(), labels), weight=labels.shape[0])
+        self.log("val/loss", self.val_loss)
         self.log("val/top1", self.val_top1, prog_bar=True)
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -214,7 +229,7 @@ class VideoClassifier(L.LightningModule):
         top1 = multiclass_accuracy(scores.probs, scores.labels, self.num_classes, top_k=1, average="micro")
         top5 = multiclass_accuracy(scores.probs, scores.labels, self.num_classes, top_k=k5, average="micro")
         self.log_dict({"test/top1": 100 * top1, "test/top5": 100 * top5,
-                       "test/videos": float(scores.videos.numel())}, rank_zero_only=True)  # fmt: skip
+                       "test/videos": float(scores.videos.numel())}, sync_dist=True)  # equal on every rank: gathered  # fmt: skip
         self.test_outputs = []
 
     def _gather(self, x: Tensor) -> Tensor:

@@ -26,13 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
+from torchmetrics import MeanMetric
 
 from ..backbones.masked_decoder import MaskedDecoder, videomae_decoder_size
 from ..nn.factorized_tokens import FactorizedTokens
 from .frozen_tokenizer import FrozenTokenizer
 from .hparams import save_init_config
+from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
 from .pixel_targets import normalized_tubelets
 from .schedules import WarmupCosine
+from .step_seed import StepSeeded
 from .token_consumer import TokenConsumer
 from .tube_masking import tube_mask
 
@@ -52,7 +55,7 @@ def no_weight_decay(name: str, param: nn.Parameter) -> bool:
     return param.ndim < 2 or any(key in name for key in ("pos_embed", "mask_token", "tables"))
 
 
-class VideoMAEPretraining(TokenConsumer, L.LightningModule):
+class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule):
     """Tube-masked pretraining of a video ViT encoder. Batches are dicts with ``"video"`` ``(B, 3, T, H, W)``
     float in ``[−1, 1]`` of the encoder's ``clip_size``.
 
@@ -75,6 +78,13 @@ class VideoMAEPretraining(TokenConsumer, L.LightningModule):
         warmup_steps: linear warm-up (optimizer steps).
         decay_steps: end of the cosine decay; None: ``trainer.max_steps`` when set, else none.
         min_lr_ratio: final learning rate as a fraction of the peak.
+        max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (weights, optimizer and schedule
+            unchanged, counted in ``train/nonfinite_skipped``); after this many in a row the run stops with
+            :class:`~lfq_kit.models.nonfinite.NonFiniteLossError`.
+
+    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models.step_seed.StepSeeded`),
+    so tube masks and drop path are the same in a resumed run as in one never stopped. ``val/loss`` is a clip-weighted
+    :class:`~torchmetrics.MeanMetric`: over several ranks (unpadded, uneven shards) it is the mean over every clip.
 
     Raises:
         ValueError: an unknown target, ``tokens`` without a tokenizer, an encoder without the attributes above,
@@ -100,9 +110,12 @@ class VideoMAEPretraining(TokenConsumer, L.LightningModule):
         warmup_steps: int = 40,
         decay_steps: int | None = None,
         min_lr_ratio: float = 0.0,
+        max_nonfinite_steps: int = 3,
     ) -> None:
         super().__init__()
         save_init_config(self)
+        self.nonfinite_guard = NonFiniteGuard(max_nonfinite_steps)
+        self.val_loss = MeanMetric()
         missing = [a for a in _ENCODER_ATTRS if not hasattr(encoder, a)]
         if missing:
             raise ValueError(f"encoder {type(encoder).__name__} lacks {', '.join(missing)}; use a VideoViT")
@@ -173,7 +186,8 @@ class VideoMAEPretraining(TokenConsumer, L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         video = self._video(batch)
         generator = torch.Generator(device=video.device).manual_seed(batch_idx)
-        self.log("val/loss", self.loss(video, generator), prog_bar=True, batch_size=video.shape[0])
+        self.val_loss.update(self.loss(video, generator), weight=video.shape[0])
+        self.log("val/loss", self.val_loss, prog_bar=True)
 
     # -- optimizer -------------------------------------------------------------------------------------
 

@@ -1,0 +1,67 @@
+"""Evaluation figures across ranks (issue 13): every per-batch figure the tokenizer and the masked LM log in
+validation goes through a torchmetrics state or ``sync_dist``, so Lightning raises no "sync_dist" warning under a
+process group, and the values are the whole set's."""
+
+import tempfile
+import warnings
+
+import lightning as L
+import pytest
+import torch
+import torch.distributed as dist
+from lightning.pytorch.trainer.connectors.accelerator_connector import _AcceleratorConnector
+from lightning.pytorch.trainer.connectors.logger_connector import result
+from torch.utils.data import DataLoader
+
+from lfq_kit.backbones.transformer import TransformerTiny
+from lfq_kit.models.masked_lm import MaskedLM
+from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
+
+
+@pytest.fixture
+def process_group(tmp_path, monkeypatch):
+    """A one-process gloo group, and Lightning told it runs distributed: it then warns (and syncs, through the
+    strategy's reduce) exactly as on several ranks, without spawning any."""
+    monkeypatch.setattr(_AcceleratorConnector, "is_distributed", property(lambda self: True))
+    dist.init_process_group("gloo", init_method=f"file://{tempfile.mktemp(dir=tmp_path)}", rank=0, world_size=1)
+    result.warning_cache.clear()  # the warning is emitted once per process and message
+    yield
+    dist.destroy_process_group()
+
+
+def _validate(tmp_path, model, data) -> tuple[dict, list[str]]:
+    t = L.Trainer(default_root_dir=tmp_path, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                  enable_model_summary=False, use_distributed_sampler=False)  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t.validate(model, data, verbose=False)
+    return t.callback_metrics, [str(w.message) for w in caught if "sync_dist" in str(w.message)]
+
+
+def test_tokenizer_validation_logs_no_unsynced_figure_and_pools_the_mse(tmp_path, process_group):
+    assert dist.is_initialized()
+    model = tiny_tokenizer(ema_decay=0.9)
+    metrics, complaints = _validate(tmp_path, model, RandomClipData())
+    assert complaints == []
+    videos = RandomClips(4, seed=1).videos  # RandomClipData's validation set, 2 batches
+    gen = model.inference_generator.eval()
+    with torch.no_grad():
+        recon = gen.decode_indices(gen.encode_indices(videos)).clamp(-1, 1)
+    assert metrics["val/reconstruction"].item() == pytest.approx(torch.mean((recon - videos) ** 2).item(), rel=1e-5)
+    assert 0 < metrics["val/codebook_usage"] <= 1
+
+
+class _Tokens(L.LightningDataModule):
+    def val_dataloader(self):
+        ids = torch.randint(0, 2**18, (6, 2, 2, 4), generator=torch.Generator().manual_seed(0))
+        return DataLoader([{"indices": i} for i in ids], batch_size=4)  # batches of 4 and 2: weights matter
+
+
+def test_masked_lm_validation_logs_no_unsynced_figure(tmp_path, process_group):
+    torch.manual_seed(0)
+    model = MaskedLM(TransformerTiny(), grid=(2, 2, 4), codebook_size=2**18, num_classes=0, val_mask_ratios=(0.5, 1.0))
+    metrics, complaints = _validate(tmp_path, model, _Tokens())
+    assert complaints == []
+    per_ratio = [metrics["val/bits_per_token_0_5"], metrics["val/bits_per_token_1"]]
+    assert metrics["val/bits_per_token"].item() == pytest.approx(torch.stack(per_ratio).mean().item(), rel=1e-6)
+    assert 15 < per_ratio[1].item() < 21  # about log2 K = 18 bits at initialization
