@@ -27,6 +27,8 @@ import lightning as L
 import torch.distributed as dist
 from lightning.pytorch.callbacks import Callback
 
+from ..distributed import is_distributed
+
 __all__ = ["GatheredSkips", "MissingVideosWarning", "SkipLog", "SkipStage", "SkippedFilesReport", "SkippedVideoWarning",
            "gather_skips", "skip_stage"]
 
@@ -132,7 +134,7 @@ def gather_skips(counts: Mapping[str, int], reasons: Mapping[str, str], excluded
     default process group of several ranks is initialized, which every rank must call; else this rank's alone."""
     mine = (dict(counts), {p: reasons.get(p, "") for p in counts}, sorted(excluded))
     parts = [mine]
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if is_distributed():
         parts = [None] * dist.get_world_size()
         dist.all_gather_object(parts, mine)
     total: Counter[str] = Counter()

@@ -7,9 +7,10 @@ penalty with cost 10 (applied lazily every n steps), LeCAM with EMAs of the mean
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..distributed import all_reduce_mean
 
 __all__ = ["LeCAM", "discriminator_loss", "generator_loss", "r1_penalty"]
 
@@ -59,9 +60,7 @@ class LeCAM(nn.Module):
         torch.distributed the means are those of the global batch (one all-reduce of two numbers; ranks with
         equal batch sizes, as DDP has), so every rank keeps the EMAs one process with the whole batch would."""
         means = torch.stack([real_logits.float().mean(), fake_logits.float().mean()])
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            dist.all_reduce(means)
-            means /= dist.get_world_size()
+        all_reduce_mean(means)
         self.ema_real.lerp_(means[0], 1.0 - self.decay)
         self.ema_fake.lerp_(means[1], 1.0 - self.decay)
 

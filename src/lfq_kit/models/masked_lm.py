@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
+from ..distributed import is_distributed
 from ..nn.factorized_tokens import FactorizedTokens
 from .checks import check_class_labels
 from .frozen_tokenizer import FrozenTokenizer
@@ -51,7 +52,7 @@ def _global_token_share(mask: Tensor) -> Tensor:
     masked position of the global batch; scaling each rank's mean by this factor makes it so (one all-reduce
     of a count, no host sync).
     """
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+    if not is_distributed():
         return torch.ones((), device=mask.device)
     local = mask.sum().float()
     total = local.clone()

@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ..distributed import is_distributed
+
 __all__ = ["binary_entropy", "code_entropy", "exact_code_entropy", "grouped_code_entropy", "bit_patterns"]
 
 _TINY = 1e-30  # clamp before log: keeps the gradient of p·log p finite where p underflows to 0
@@ -184,7 +186,7 @@ class _HalfProductSum(torch.autograd.Function):
 def _distributed() -> bool:
     # Only with autograd on (training): evaluation shards are uneven (every video once, no padding), so a
     # collective in a no-grad forward could wait forever on a rank that has run out of batches.
-    return torch.is_grad_enabled() and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    return torch.is_grad_enabled() and is_distributed()
 
 
 def _global_mean(local_sum: Tensor, count: int) -> Tensor:

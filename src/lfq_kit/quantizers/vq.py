@@ -14,14 +14,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..distributed import is_distributed
 from ..registry import QUANTIZERS
 from .base import Quantizer, QuantizerOutput, linear32, straight_through
 
 __all__ = ["VQ"]
-
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 @QUANTIZERS.register
@@ -162,7 +159,7 @@ class VQ(Quantizer):
         dead = self.cluster_size < self.dead_code_threshold
         # x is never empty: check_input refuses empty batches (every rank gets full batches under DDP).
         candidates = x[torch.randint(x.shape[0], (self.codebook_size,), device=x.device)]
-        if _distributed():
+        if is_distributed():
             dist.broadcast(candidates, src=0)  # identical codebooks on every rank
         self.codebook.copy_(torch.where(dead[:, None], candidates.to(self.codebook.dtype), self.codebook))
         reset = max(1.0, self.dead_code_threshold)
@@ -178,7 +175,7 @@ class VQ(Quantizer):
         sums = None
         if self.ema_update:
             sums = x.new_zeros(self.codebook_size, self.codebook_dim).index_add_(0, indices, x)
-        if _distributed():
+        if is_distributed():
             dist.all_reduce(counts)
             if sums is not None:
                 dist.all_reduce(sums)
