@@ -22,13 +22,14 @@ from typing import Iterator, NamedTuple
 
 import torch
 
-__all__ = ["DEFAULT_SEED", "SampleKey", "base_seed", "mix_seed", "order_seed", "sample_seed", "seeded", "split_key"]
+__all__ = ["DEFAULT_SEED", "SampleKey", "base_seed", "mix_seed", "order_seed", "sample_seed", "seeded", "split_key",
+           "step_seed"]
 
 #: Base seed when neither the DataModule's ``seed`` nor ``PL_GLOBAL_SEED`` is set.
 DEFAULT_SEED = 0
 
-# Domain tags keep the permutation's and the samples' seeds unrelated even for equal (base, epoch, index).
-_SAMPLE, _ORDER = 1, 2
+# Domain tags keep the permutation's, the samples' and the training steps' seeds unrelated even for equal inputs.
+_SAMPLE, _ORDER, _STEP = 1, 2, 3
 
 
 class SampleKey(NamedTuple):
@@ -76,6 +77,12 @@ def sample_seed(base: int, epoch: int, index: int) -> int:
 def order_seed(base: int, epoch: int) -> int:
     """The seed of the epoch's permutation of the dataset (see :class:`~lfq_kit.data.epoch_sampler.EpochSampler`)."""
     return mix_seed(_ORDER, base, epoch)
+
+
+def step_seed(base: int, step: int, rank: int) -> int:
+    """The seed of torch's global generator at training batch ``step`` on ``rank`` (in ``[0, 2^63)``; see
+    :class:`~lfq_kit.models.step_seed.StepSeeded`)."""
+    return mix_seed(_STEP, base, step, rank)
 
 
 def split_key(key: object) -> tuple[int, int | None]:

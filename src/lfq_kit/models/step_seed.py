@@ -13,42 +13,19 @@ unlike ``global_step``, differs between the micro-batches of one accumulated opt
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import numpy as np
 import torch
 
-__all__ = ["DEFAULT_BASE_SEED", "StepSeeded", "base_seed", "step_seed"]
+from ..data.seeding import base_seed, step_seed
 
-DEFAULT_BASE_SEED = 0
-
-
-def base_seed() -> int:
-    """The run's seed: ``PL_GLOBAL_SEED`` (set by ``seed_everything`` / ``seed_everything:`` in YAML), else 0.
-
-    Raises:
-        ValueError: ``PL_GLOBAL_SEED`` is set but not an integer.
-    """
-    value = os.environ.get("PL_GLOBAL_SEED")
-    if value is None:
-        return DEFAULT_BASE_SEED
-    try:
-        return int(value)
-    except ValueError as err:
-        raise ValueError(f"PL_GLOBAL_SEED must be an integer seed, got {value!r}") from err
-
-
-def step_seed(base: int, step: int, rank: int) -> int:
-    """A 63-bit seed mixed from ``(base, step, rank)`` (numpy's ``SeedSequence``): distinct and uncorrelated
-    for neighbouring steps and ranks, equal for equal inputs in any process."""
-    words = np.random.SeedSequence([base & 0xFFFFFFFFFFFFFFFF, step, rank]).generate_state(2, dtype=np.uint32)
-    return (int(words[0]) << 31) ^ int(words[1])
+__all__ = ["StepSeeded", "base_seed", "step_seed"]
 
 
 class StepSeeded:
     """LightningModule mixin: seed torch's global generator (CPU and every CUDA device) at each training batch
-    start from :func:`step_seed` ``(base_seed(), total_batch_idx, global_rank)``.
+    start from :func:`~lfq_kit.data.seeding.step_seed` ``(base_seed(), total_batch_idx, global_rank)``
+    (the seeds of the data order and samples come from the same module, under other domain tags).
 
     Put it before ``L.LightningModule`` in the bases. Costs one host-side seeding per batch (no device sync).
     """
