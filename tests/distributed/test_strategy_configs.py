@@ -4,6 +4,8 @@ is not built here; DDP also runs on 2 CPU processes (test_fit_ddp.py)."""
 
 from __future__ import annotations
 
+import re
+import shlex
 from datetime import timedelta
 from pathlib import Path
 
@@ -95,3 +97,30 @@ def test_fsdp_strategy_wraps_and_checkpoints_the_big_blocks():
         assert policy._module_classes == {Block, ResBlock}
     assert strategy._state_dict_type == "full"
     assert fragment("fsdp")["trainer"]["gradient_clip_val"] is None  # Lightning's FSDP refuses norm clipping
+
+
+def _launch_commands() -> list[list[str]]:
+    """The ``lfq-kit`` arguments of every launch line in docs/scaling.md's ``sh`` blocks (plain, after ``srun``,
+    or after torchrun's ``$(which lfq-kit)``); line continuations joined."""
+    text = (ROOT / "docs" / "scaling.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+    commands = []
+    for line in "\n".join(blocks).replace("\\\n", " ").splitlines():
+        words = shlex.split(line, comments=True)
+        for i, word in enumerate(words[:-1]):
+            if word in ("lfq-kit", "lfq-kit)") and words[i + 1] == "fit":
+                commands.append(words[i + 2:])
+    return commands
+
+
+def test_every_launch_line_of_the_scaling_docs_parses():
+    """GPUs, SLURM and torchrun are not here: each documented ``lfq-kit fit`` parses and validates instead."""
+    commands = _launch_commands()
+    assert len(commands) == 3, commands  # one machine, SLURM, torchrun
+    for args in commands:
+        configs = [a.removeprefix("configs/") for a, flag in zip(args[1:], args) if flag == "-c"]
+        overrides = [a for a, flag in zip(args, ["", *args]) if a != "-c" and flag != "-c"]
+        assert configs and configs[0] == "ucf101.yaml", args
+        parsed = parse(*configs, overrides=tuple(overrides))
+        assert parsed["data"]["init_args"]["root"] == "/data/ucf101"
+        assert parsed["trainer"]["strategy"]["class_path"] == "lightning.pytorch.strategies.DDPStrategy"
