@@ -136,6 +136,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "decompress": _lazy("lfq_kit.commands.compress", "decompress_command"),
     "fit-prior": _lazy("lfq_kit.commands.compress", "fit_prior_command"),
     "rd": _lazy("lfq_kit.commands.rd", "rd_command"),
+    "convert": _lazy("lfq_kit.commands.convert", "convert_command"),
 }
 """Extra commands, name → ``fn(argv) -> exit code``; dispatched before LightningCLI."""
 
