@@ -4,6 +4,7 @@ overhead over −Σ log2 p, and weights that ignore float noise far below the 1/
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from lfq_kit.compression.range_coding import (_TABLE, STREAM_FLUSH_BITS, RangeDecoderStream, encode_symbols,
@@ -36,3 +37,30 @@ def test_round_trip_of_mixed_parts_and_the_overhead_bound():
     assert (stream.decode(marginal, len(iid)) == iid).all() and (stream.decode(rows) == per).all()
     ideal = ideal_bits(iid, marginal) + ideal_bits(per, rows)
     assert ideal < 8 * len(payload) <= 1.01 * ideal + STREAM_FLUSH_BITS
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        (np.array([0.25, 0.75]), "integer array"),  # probabilities: an int64 cast would make them zeros
+        (np.array([True, True]), "integer array"),
+        (np.array([3, 0, 5]), "1 weights below 1, the smallest 0"),
+        (np.array([[3, 1], [-2, 4]]), "1 weights below 1, the smallest -2"),
+        (np.zeros((2, 0), dtype=np.int64), "at least one symbol"),
+    ],
+)
+def test_weights_that_break_the_contract_are_refused_by_every_entry_point(weights, message):
+    symbols = np.zeros(weights.shape[0] if weights.ndim == 2 else 1, dtype=np.int64)
+    with pytest.raises(ValueError, match=message):
+        probabilities(weights)
+    with pytest.raises(ValueError, match=message):
+        ideal_bits(symbols, weights)
+    with pytest.raises(ValueError, match=message):
+        encode_symbols([(symbols, weights)])
+    with pytest.raises(ValueError, match=message):
+        RangeDecoderStream(b"\0" * 8).decode(weights, 1)
+
+
+def test_valid_integer_weights_of_any_integer_dtype_give_exact_probabilities():
+    assert probabilities(np.array([1, 3], dtype=np.uint8)).tolist() == [0.25, 0.75]
+    assert ideal_bits(np.array([1, 1]), np.array([1, 3], dtype=np.int32)) == pytest.approx(-2 * math.log2(0.75))

@@ -31,6 +31,7 @@ __all__ = [
     "STREAM_FLUSH_BITS",
     "WEIGHT_BITS",
     "RangeDecoderStream",
+    "checked_weights",
     "encode_symbols",
     "ideal_bits",
     "log_prob_weights",
@@ -77,29 +78,62 @@ def log_prob_weights(log_probs: Tensor) -> np.ndarray:
     return _TABLE[steps.clamp_(0, _MAX_STEP).long().numpy()]
 
 
+def checked_weights(weights: np.ndarray) -> np.ndarray:
+    """``weights`` as an int64 array after checking the model's contract: integers, every one ``>= 1``, at least
+    one symbol per row.
+
+    Raises:
+        ValueError: a float or other non-integer array (probabilities must go through :func:`log_prob_weights`
+            first; a cast would truncate them to zeros), an empty last axis, or a weight below 1 (a symbol of
+            probability 0 could not be coded, and its ideal cost would be infinite).
+    """
+    w = np.asarray(weights)
+    if w.dtype == np.bool_ or not np.issubdtype(w.dtype, np.integer):
+        raise ValueError(f"range-coding weights must be an integer array (every weight >= 1); got dtype {w.dtype}: "
+                         "turn probabilities into weights with log_prob_weights(log_probs)")
+    if w.ndim == 0 or w.shape[-1] == 0:
+        raise ValueError(f"range-coding weights need at least one symbol per row; got shape {w.shape}")
+    if w.size and w.min() < 1:
+        raise ValueError(f"every range-coding weight must be >= 1 (a zero-probability symbol cannot be coded); "
+                         f"got {int((w < 1).sum())} weights below 1, the smallest {int(w.min())}")
+    return w.astype(np.int64, copy=False)
+
+
 def probabilities(weights: np.ndarray) -> np.ndarray:
-    """Integer weights ``(..., S)`` → float64 probabilities ``w / Σ w`` (exact IEEE division; sum 1 up to rounding)."""
-    w = np.asarray(weights, dtype=np.int64)
+    """Integer weights ``(..., S)`` → float64 probabilities ``w / Σ w`` (exact IEEE division; sum 1 up to rounding).
+
+    Raises:
+        ValueError: weights that break the contract of :func:`checked_weights`.
+    """
+    w = checked_weights(weights)
     return w.astype(np.float64) / w.sum(-1, keepdims=True).astype(np.float64)
 
 
 def ideal_bits(symbols: np.ndarray, weights: np.ndarray) -> float:
-    """``−Σ log2 p(symbol)`` under the weights: ``(M,)`` symbols with ``(S,)`` or ``(M, S)`` weights."""
+    """``−Σ log2 p(symbol)`` (bits) under the weights: ``(M,)`` symbols with ``(S,)`` or ``(M, S)`` weights.
+
+    Raises:
+        ValueError: weights that break the contract of :func:`checked_weights`.
+    """
     p = probabilities(weights)
     chosen = p[symbols] if p.ndim == 1 else np.take_along_axis(p, symbols[:, None].astype(np.int64), 1)[:, 0]
     return float(-np.log2(chosen).sum())
 
 
 def _family(weights: np.ndarray):
-    w = np.asarray(weights)
-    if w.ndim == 1:
-        return constriction.stream.model.Categorical(probabilities(w), perfect=False), None
-    return constriction.stream.model.Categorical(perfect=False), probabilities(w)
+    p = probabilities(weights)
+    if p.ndim == 1:
+        return constriction.stream.model.Categorical(p, perfect=False), None
+    return constriction.stream.model.Categorical(perfect=False), p
 
 
 def encode_symbols(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> bytes:
     """Range-code a sequence of ``(symbols (M,) int, weights (S,) or (M, S) int64)`` parts, in order, into one
-    stream; returns its bytes (32-bit words, little-endian)."""
+    stream; returns its bytes (32-bit words, little-endian).
+
+    Raises:
+        ValueError: weights that break the contract of :func:`checked_weights`.
+    """
     encoder = constriction.stream.queue.RangeEncoder()
     for symbols, weights in parts:
         symbols = np.ascontiguousarray(symbols, dtype=np.int32).reshape(-1)
