@@ -8,6 +8,7 @@ helpers/resume_runs.py); each test runs two subprocesses (about 12 s each), the 
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -47,8 +48,10 @@ def test_killed_at_a_random_step_resumes_to_the_uninterrupted_result(tmp_path, u
     progress = tmp_path / "progress"
     config = _write_config(tmp_path, extra_callbacks=[{"class_path": "fault_injection.ProgressFile",
                                                        "init_args": {"path": str(progress)}}])  # fmt: skip
-    kill_at = random.Random().randint(2, uninterrupted["global_step"] - 2)  # any step with a checkpoint before it
-    print(f"SIGKILL once global step {kill_at} starts")
+    # Any step with a checkpoint before it; seeded so that a failure reproduces (LFQ_KIT_KILL_SEED picks others).
+    seed = int(os.environ.get("LFQ_KIT_KILL_SEED", "0"))
+    kill_at = random.Random(seed).randint(2, uninterrupted["global_step"] - 2)
+    print(f"SIGKILL once global step {kill_at} starts (LFQ_KIT_KILL_SEED={seed})")
 
     def reached() -> bool:
         text = progress.read_text() if progress.exists() else ""
