@@ -3,16 +3,12 @@
 import pytest
 import torch
 
-from lfq_kit.quantizers import Quantizer, QuantizerOutput
+from lfq_kit.quantizers import QuantizerOutput
 from lfq_kit.registry import QUANTIZERS
-from small_quantizers import SMALL_QUANTIZERS
+from small_quantizers import BUILTIN, SMALL_QUANTIZERS, make
 
-BUILTIN = [n for n in QUANTIZERS.names() if QUANTIZERS.get(n).__module__.startswith("lfq_kit.")]
 SPATIAL = [(), (7,), (4, 5), (3, 4, 5)]
 
-
-def make(name: str) -> Quantizer:
-    return QUANTIZERS.get(name)(**SMALL_QUANTIZERS[name])
 
 
 def test_every_builtin_quantizer_is_covered():

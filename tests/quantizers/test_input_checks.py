@@ -5,13 +5,9 @@ import torch
 
 from lfq_kit.quantizers import Quantizer, base
 from lfq_kit.registry import QUANTIZERS
-from small_quantizers import SMALL_QUANTIZERS
-
-BUILTIN = sorted(SMALL_QUANTIZERS)
+from small_quantizers import BUILTIN, make
 
 
-def make(name: str) -> Quantizer:
-    return QUANTIZERS.get(name)(**SMALL_QUANTIZERS[name])
 
 
 def _latent(q: Quantizer, value: float) -> torch.Tensor:

@@ -5,9 +5,8 @@ import torch
 
 from lfq_kit.quantizers import VQ, Quantizer, QuantizerOutput
 from lfq_kit.registry import QUANTIZERS
-from small_quantizers import SMALL_QUANTIZERS
+from small_quantizers import BUILTIN, make
 
-BUILTIN = [n for n in QUANTIZERS.names() if QUANTIZERS.get(n).__module__.startswith("lfq_kit.")]
 SPATIAL = [(), (7,), (3, 4, 5)]
 
 VQ_CONFIGS = {
@@ -17,9 +16,6 @@ VQ_CONFIGS = {
     "ema_restarts": {"ema_update": True, "dead_code_threshold": 2.0},
 }
 
-
-def make(name: str) -> Quantizer:
-    return QUANTIZERS.get(name)(**SMALL_QUANTIZERS[name])
 
 
 @pytest.mark.parametrize("spatial", SPATIAL, ids=str)
