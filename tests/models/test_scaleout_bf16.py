@@ -8,6 +8,7 @@ import torch
 from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models.masked_lm import MaskedLM
 from lfq_kit.quantizers import LFQ
+from random_tokens import RandomTokens
 from tiny_tokenizer import RandomClipData, tiny_tokenizer
 
 
@@ -43,12 +44,6 @@ def test_tokenizer_trains_under_bf16_mixed_with_accumulation_and_the_gan(tmp_pat
         assert torch.isfinite(t.callback_metrics[key]), key
 
 
-class _Tokens(L.LightningDataModule):
-    def train_dataloader(self):
-        ids = torch.randint(0, 2**18, (4, 2, 2, 4), generator=torch.Generator().manual_seed(0))
-        return torch.utils.data.DataLoader([{"indices": i} for i in ids], batch_size=4)
-
-
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
 def test_masked_lm_trains_under_bf16_mixed_from_the_uniform_loss(tmp_path, precision, monkeypatch):
     monkeypatch.setenv("PL_GLOBAL_SEED", "0")  # same masks in both precisions
@@ -58,7 +53,7 @@ def test_masked_lm_trains_under_bf16_mixed_from_the_uniform_loss(tmp_path, preci
     losses = []
     step = model.training_step
     monkeypatch.setattr(model, "training_step", lambda batch, i=0: losses.append(step(batch, i)) or losses[-1])
-    trainer(tmp_path, max_steps=2, precision=precision).fit(model, _Tokens())
+    trainer(tmp_path, max_steps=2, precision=precision).fit(model, RandomTokens(count=4, batch_size=4))
     assert all(torch.isfinite(p).all() for p in model.parameters())
     # initial loss ≈ ln 2^18 nats (uniform over the vocabulary), in either precision
     assert losses[0].item() == pytest.approx(18 * 0.6931, rel=0.02)

@@ -11,10 +11,10 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.trainer.connectors.accelerator_connector import _AcceleratorConnector
 from lightning.pytorch.trainer.connectors.logger_connector import result
-from torch.utils.data import DataLoader
 
 from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models.masked_lm import MaskedLM
+from random_tokens import RandomValTokens
 from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 
 
@@ -51,16 +51,10 @@ def test_tokenizer_validation_logs_no_unsynced_figure_and_pools_the_mse(tmp_path
     assert 0 < metrics["val/codebook_usage"] <= 1
 
 
-class _Tokens(L.LightningDataModule):
-    def val_dataloader(self):
-        ids = torch.randint(0, 2**18, (6, 2, 2, 4), generator=torch.Generator().manual_seed(0))
-        return DataLoader([{"indices": i} for i in ids], batch_size=4)  # batches of 4 and 2: weights matter
-
-
 def test_masked_lm_validation_logs_no_unsynced_figure(tmp_path, process_group):
     torch.manual_seed(0)
     model = MaskedLM(TransformerTiny(), grid=(2, 2, 4), codebook_size=2**18, num_classes=0, val_mask_ratios=(0.5, 1.0))
-    metrics, complaints = _validate(tmp_path, model, _Tokens())
+    metrics, complaints = _validate(tmp_path, model, RandomValTokens(count=6, batch_size=4))
     assert complaints == []
     per_ratio = [metrics["val/bits_per_token_0_5"], metrics["val/bits_per_token_1"]]
     assert metrics["val/bits_per_token"].item() == pytest.approx(torch.stack(per_ratio).mean().item(), rel=1e-6)

@@ -14,6 +14,7 @@ from torch import nn
 from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models.masked_lm import MaskedLM
 from lfq_kit.models.nonfinite import NonFiniteGuard, NonFiniteLossError, discard_gradients
+from random_tokens import RandomTokens
 from tiny_tokenizer import RandomClipData, tiny_tokenizer
 
 
@@ -126,12 +127,6 @@ def _mlm(**kwargs) -> MaskedLM:
                     num_classes=0, warmup_steps=0, decay_steps=10, **kwargs)  # fmt: skip
 
 
-class _Tokens(L.LightningDataModule):
-    def train_dataloader(self):
-        ids = torch.randint(0, 2**18, (8, 2, 2, 4), generator=torch.Generator().manual_seed(0))
-        return torch.utils.data.DataLoader([{"indices": i} for i in ids], batch_size=2)
-
-
 @pytest.mark.parametrize("accumulate", [1, 2])
 def test_a_nan_masked_lm_loss_skips_the_step_and_its_schedule(tmp_path, monkeypatch, accumulate):
     model = _mlm()
@@ -156,7 +151,7 @@ def test_a_nan_masked_lm_loss_skips_the_step_and_its_schedule(tmp_path, monkeypa
 
     snap = Snap()
     t = trainer(tmp_path, [snap], max_steps=3, accumulate_grad_batches=accumulate)
-    t.fit(model, _Tokens())
+    t.fit(model, RandomTokens(count=8, batch_size=2))
     (w0, o0, l0), (w1, o1, l1), (w2, _, l2) = snap.states
     assert _same(w0, w1) and o0 == o1 and l0 == l1 == 1  # the 2nd step was skipped, schedule included
     assert not _same(w1, w2) and l2 == 2
@@ -168,7 +163,7 @@ def test_the_masked_lm_stops_after_max_nonfinite_steps_in_a_row(tmp_path, monkey
     monkeypatch.setattr(model.tokens, "loss", lambda *a: torch.tensor(float("inf"), requires_grad=True))
     start = copy.deepcopy(model.state_dict())
     with pytest.raises(NonFiniteLossError, match="model loss was NaN or infinite in 2 optimizer steps in a row"):
-        trainer(tmp_path, max_steps=10).fit(model, _Tokens())
+        trainer(tmp_path, max_steps=10).fit(model, RandomTokens(count=8, batch_size=2))
     assert _same(start, model.state_dict())
 
 
