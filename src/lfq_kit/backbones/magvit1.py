@@ -1,5 +1,5 @@
 """The MAGVIT v1 3D CNN tokenizer (Yu et al., CVPR 2023, arXiv 2212.05199), the "MAGVIT" baseline of
-MAGVIT-v2 Table 5 (reference Sec. 2, "Changes vs MAGVIT v1").
+MAGVIT-v2 Table 5 (arXiv 2310.05737, Sec. 3.2 lists the changes from MAGVIT v1).
 
 Differences from :mod:`~lfq_kit.backbones.magvit2`: non-causal 3D convs ("same" padding in time too),
 average-pool downsampling, nearest upsampling followed by a conv, plain GroupNorm over (C, T, H, W), two

@@ -1,4 +1,4 @@
-"""StyleGAN-style discriminators, MAGVIT-v2 (arXiv 2310.05737) appendix; reference Sec. 2 "Discriminator".
+"""StyleGAN-style discriminators, MAGVIT-v2 (arXiv 2310.05737) appendix (the discriminator of the tokenizer figure).
 
 3D (clips)::
 

@@ -1,9 +1,9 @@
 """Decompress an ``.lfq`` file: container → token prior → token ids → frozen tokenizer → frames (→ an MP4).
 
 The tokenizer and the prior are found from the paths the header suggests unless given, and must have the hashes
-the header names. Chunks are decoded a batch at a time (any batch size: the tokens are the same, invariant 21),
+the header names. Chunks are decoded a batch at a time (any batch size: the tokens are the same, docs/compression.md),
 each checked against its token checksum; the video is streamed to a temporary file and renamed when complete
-(invariant 22).
+(docs/compression.md).
 """
 
 from __future__ import annotations

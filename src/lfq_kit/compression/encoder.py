@@ -1,7 +1,7 @@
 """Compress a video into an ``.lfq`` file: chunks → frozen tokenizer → token prior → container.
 
 Chunks are read, tokenized and coded a batch at a time, so memory stays bounded whatever the video's length. The
-file is written under a temporary name beside the output and renamed when complete (invariant 22): an error or an
+file is written under a temporary name beside the output and renamed when complete: an error or an
 interrupt leaves no partial output.
 """
 

@@ -8,7 +8,7 @@ null class (unconditional); within a group each token's sub-tokens are coded und
 (the heads are factorized, ``p(id) = Π_k p_k(sub_k)``). The decoder runs the same steps, filling each group in
 before the next forward pass.
 
-Determinism (invariant 21: any batch size or device on either side decodes the same tokens): the network runs in
+Determinism (any batch size or device on either side decodes the same tokens): the network runs in
 float64, its log-probabilities are rounded to a 1/16-nat grid and mapped to integer weights by a fixed table
 (:func:`lfq_kit.compression.range_coding.log_prob_weights`). A batch of 8 and a batch of 1 give float64 logits
 that differ by about 1e-15, far below the grid, so the weights agree unless a log-probability lies within that

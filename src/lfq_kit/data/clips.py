@@ -3,7 +3,7 @@
 Every video dataset (UCF-101, sample clips, and later Kinetics, HMDB-51, SSv2) is an index builder that
 lists :class:`~lfq_kit.data.manifest.VideoItem` s plus this dataset over the resulting manifest entries.
 
-Bad-file policy (invariant 14):
+Bad-file policy (docs/data.md):
 
 - Files the manifest already knows to be unreadable are left out when the dataset is built, with one
   :class:`~lfq_kit.data.skips.SkippedVideoWarning` naming each file and reason (``on_error="skip"``), or

@@ -16,7 +16,7 @@ centered in evaluation) resized to ``resolution`` (bilinear, antialiased), or in
 ``crop_scale`` a random resized crop; horizontal flip with p = 0.5 in training.
 
 Bad files: an image that cannot be decoded (truncated, corrupt, empty, not an image) follows the video
-datasets' runtime policy (invariant 14). Training replaces it by another random image, does not decode it
+datasets' runtime policy (docs/data.md). Training replaces it by another random image, does not decode it
 again in that worker, and reports it in the batch's ``skipped`` / ``skip_reasons`` lists; the DataModule's
 :class:`~lfq_kit.data.skips.SkipLog` warns once per file and counts in the main process, so counts are right
 with any ``num_workers``. Evaluation raises :class:`ImageDecodeError` naming the file, or with

@@ -1,5 +1,5 @@
 """Multi-view test clips: ``clips`` evenly spaced clips × ``crops`` spatial crops per video (VideoMAE's test
-protocol, e.g. Kinetics-400 5 × 3; reference Sec. 5).
+protocol, e.g. Kinetics-400 5 × 3; MCG-NJU/VideoMAE ``kinetics.py``).
 
 Crop ``c`` of ``k`` is the largest square of the frame at offset ``round(c · slack / (k − 1))`` along the long side
 (``slack`` = long − short side): left, center and right (top, center, bottom for portrait video) for 3 crops, the

@@ -1,6 +1,6 @@
 """Replacing samples whose file fails to decode: the retry loop shared by the clip and image datasets.
 
-Runtime half of the bad-file policy (invariant 14). A sample whose file fails to decode is replaced by
+Runtime half of the bad-file policy (docs/data.md). A sample whose file fails to decode is replaced by
 another: a random other index in training, the next index in evaluation (so evaluation stays
 deterministic); after ``max_retries`` consecutive failures a ``RuntimeError`` says the data is broken
 beyond skipping. In training a failed file is remembered per process and not decoded again. Every replaced

@@ -1,4 +1,4 @@
-"""Accounting for skipped videos (invariant 14: a bad file never stops training; it is skipped, counted and
+"""Accounting for skipped videos (docs/data.md: a bad file never stops training; it is skipped, counted and
 named once in a warning).
 
 Skips happen where clips are decoded, which with ``num_workers > 0`` is a DataLoader worker process: a

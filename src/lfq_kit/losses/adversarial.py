@@ -1,6 +1,6 @@
 """GAN losses of the MAGVIT-v2 tokenizer: non-saturating losses, R1 penalty and LeCAM regularization.
 
-Reference Sec. 3 (MAGVIT code and the first author's comments): non-saturating GAN loss, R1 gradient
+MAGVIT-v2 appendix and google-research/magvit (``videogvt`` trainer): non-saturating GAN loss, R1 gradient
 penalty with cost 10 (applied lazily every n steps), LeCAM with EMAs of the mean logits (decay 0.999).
 """
 

@@ -66,8 +66,8 @@ class _FrozenNetwork:
 
 
 class LogitsPerceptualLoss(nn.Module):
-    """MSE between ImageNet classifier logits of real and reconstructed frames (reference Sec. 3: ResNet-50
-    logits, weight 0.1 in the tokenizer).
+    """MSE between ImageNet classifier logits of real and reconstructed frames (MAGVIT-v2 appendix and
+    google-research/magvit: ResNet-50 logits, weight 0.1 in the tokenizer).
 
     Input: two ``(B, 3, T, H, W)`` (or ``(B, 3, H, W)``) tensors in ``[−1, 1]``; every frame is resized to
     ``input_size`` and normalized with ImageNet statistics. Output: a 0-dim float32 tensor.

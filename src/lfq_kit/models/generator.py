@@ -44,7 +44,7 @@ class TokenizerGenerator(nn.Module):
 
     def decode_indices(self, indices: Tensor) -> Tensor:
         """Indices ``(B, T', H', W')`` → video ``(B, 3, T, H, W)`` (not clamped); in eval mode the same as
-        decoding ``encode(video).quantized`` (invariant 8: ``quantized == indices_to_codes(indices)``)."""
+        decoding ``encode(video).quantized`` (the quantizer contract: ``quantized == indices_to_codes(indices)``)."""
         codes = self.quantizer.indices_to_codes(indices)
         return self.decoder(to_parameter_dtype(codes, self.decoder))
 

@@ -1,5 +1,5 @@
 """Layer-wise learning-rate decay for fine-tuning a pretrained ViT (BEiT, arXiv 2106.08254; MAE ``util/lr_decay.py``;
-timm ``param_groups_layer_decay``; reference Sec. 5).
+timm ``param_groups_layer_decay``; VideoMAE fine-tuning, MCG-NJU/VideoMAE ``run_class_finetuning.py``).
 
 Layer ids: 0 for the patch and position embeddings, ``i + 1`` for block ``i``, ``depth + 1`` for everything after
 the blocks (final norm, head). A parameter of layer ``id`` gets the scale ``decay ** (depth + 1 − id)``: with depth

@@ -1,6 +1,6 @@
 """Skipping optimizer steps whose loss is NaN or infinite, and stopping a run that keeps producing them.
 
-Issue 13: weights must never become NaN silently. A non-finite loss is detected on the device, the optimizer
+Weights must never become NaN silently (docs/fault_tolerance.md). A non-finite loss is detected on the device, the optimizer
 step it would feed is skipped (its gradients are dropped, so no parameter, optimizer state, EMA or learning-rate
 scheduler changes), the skip is counted (logged as ``train/nonfinite_skipped``, the total of skipped optimizer
 steps) and, after ``max_nonfinite_steps`` skips in a row of one optimizer, the run stops with

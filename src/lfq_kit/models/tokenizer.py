@@ -1,5 +1,5 @@
 """The MAGVIT-v2 video tokenizer as a LightningModule: encoder → quantizer → decoder, trained with L2,
-perceptual and GAN losses (Yu et al., arXiv 2310.05737, Sec. 3; training facts in the reference Sec. 3).
+perceptual and GAN losses (Yu et al., arXiv 2310.05737, Sec. 3 and appendix; docs/tokenizer.md).
 
 Two optimizers step once per ``accumulate_grad_batches`` batches each (generator, then discriminator) under
 manual optimization; the training step itself lives in :mod:`lfq_kit.models.tokenizer_training`.
@@ -269,7 +269,7 @@ class VideoTokenizer(StepSeeded, TokenizerTraining, L.LightningModule):
         check_video(video, check_range=batch_idx == 0)  # the other batches lazily: no sync per batch
         self._eval_pixels.observe(video, batch_idx)
         gen = self.inference_generator
-        indices = gen.encode_indices(video)  # no quantizer loss: codes from indices equal forward's (invariant 8)
+        indices = gen.encode_indices(video)  # no quantizer loss: codes from indices equal forward's (quantizer contract)
         recon = gen.decode_indices(indices).clamp(-1.0, 1.0)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         metrics.update(recon, video, indices)

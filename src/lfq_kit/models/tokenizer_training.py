@@ -1,6 +1,6 @@
 """The tokenizer's training step under manual optimization: generator and discriminator losses, gradient
 accumulation, the non-finite guard, the EMA and the lazy pixel checks (mixin of
-:class:`~lfq_kit.models.VideoTokenizer`; MAGVIT-v2, arXiv 2310.05737, Sec. 3; reference Sec. 3).
+:class:`~lfq_kit.models.VideoTokenizer`; MAGVIT-v2, arXiv 2310.05737, Sec. 3 and appendix).
 
 One optimizer step of each network takes ``accumulate_grad_batches = k`` batches: each batch back-propagates its
 generator loss and (after ``disc_start``) its discriminator loss scaled by ``1/k``; on the last batch of the window

@@ -1,4 +1,5 @@
-"""Mixup (arXiv 1710.09412) and CutMix (arXiv 1905.04899) for video clips, with soft targets (reference Sec. 5).
+"""Mixup (arXiv 1710.09412) and CutMix (arXiv 1905.04899) for video clips, with soft targets (VideoMAE's fine-tuning
+recipe, MCG-NJU/VideoMAE ``run_class_finetuning.py``).
 
 The CutMix box is spatial and the same in every frame: it cuts ``H`` and ``W`` of ``(B, C, T, H, W)`` clips
 (timm's ``Mixup`` cuts the last two axes of 4-D images; handing it a 5-D clip unreshaped would cut ``(H, W)`` only

@@ -1,4 +1,5 @@
-"""Video-level scores from multi-view testing (VideoMAE's ``merge()``; reference Sec. 5; invariant 20).
+"""Video-level scores from multi-view testing (VideoMAE's ``merge()`` in MCG-NJU/VideoMAE ``engine_for_finetuning.py``;
+every video counts exactly once, on one rank or several).
 
 Each test view is a ``(video, view)`` pair (``view = clip · crops + crop``). Views are first de-duplicated by that
 key, keeping the first occurrence, which removes the repeats a distributed sampler pads its last batch with; then

@@ -34,7 +34,7 @@ def straight_through(z: Tensor, q: Tensor) -> Tensor:
     """Straight-through estimator: forward value exactly ``q``, gradient w.r.t. ``z`` the identity.
 
     Written as ``q + (z - sg(z))`` rather than ``z + sg(q - z)`` so the forward value equals ``q`` bit
-    for bit (invariant 8: ``quantized == indices_to_codes(indices)``).
+    for bit (the contract: ``quantized == indices_to_codes(indices)``, docs/quantizers.md).
     """
     return q + (z - z.detach())
 

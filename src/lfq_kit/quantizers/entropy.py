@@ -18,7 +18,7 @@ fresh 32 MiB allocations), without saving ``A`` or ``B``.
 
 All entropies are in nats. The computation runs in float32 with autocast disabled. Under
 ``torch.distributed`` the mean distribution is all-reduced across ranks with gradient, so the batch
-entropy is that of the global batch (MAGVIT-v2, arXiv 2310.05737, Sec. 3.1 and Eq. 4; reference Sec. 1).
+entropy is that of the global batch (MAGVIT-v2, arXiv 2310.05737, Sec. 3.1 and Eq. 4; docs/quantizers.md).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ class FSQ(Quantizer):
 
     Digits ``k + ⌊L/2⌋ ∈ [0, L)`` give ``index = Σ_i digit_i · Π_{j<i} L_j`` (channel 0 least
     significant), computed in int64 from integer digits, never through float arithmetic, so indices
-    are exact and in ``[0, Π L)`` for every input dtype (invariant 9). Bounding and rounding run in
+    are exact and in ``[0, Π L)`` for every input dtype (bf16 included). Bounding and rounding run in
     float32 with autocast disabled; ``quantized`` has the dtype of ``z``. The loss is a float32 zero.
 
     Args:
