@@ -17,8 +17,9 @@ from lfq_kit.nn import (
 )
 from small_backbones import assert_causal_pair, changed_frames, wake_zero_parameters
 
-TINY = dict(base_channels=8, channel_multipliers=(1, 2, 2), num_res_blocks=1, temporal_downsample=(True, True),
-            num_groups=4)  # fmt: skip
+TINY = dict(
+    base_channels=8, channel_multipliers=(1, 2, 2), num_res_blocks=1, temporal_downsample=(True, True), num_groups=4
+)
 OPEN_MAGVIT2_VIDEO = dict(norm_eps=1e-6, clip_wide_norm=True)
 
 
@@ -69,8 +70,18 @@ def test_keep_first_subframe_keeps_sub_frame_zero_of_the_first_frame():
 def _pair(**settings):
     torch.manual_seed(0)
     enc = Magvit2Encoder(out_channels=6, padding_mode="zeros", **TINY, **settings)
-    dec = Magvit2Decoder(in_channels=6, padding_mode="zeros", **TINY, **settings, adaptive_norm_variant="open_magvit2",
-                         keep_first_subframe=True) if settings else Magvit2Decoder(in_channels=6, **TINY)  # fmt: skip
+    dec = (
+        Magvit2Decoder(
+            in_channels=6,
+            padding_mode="zeros",
+            **TINY,
+            **settings,
+            adaptive_norm_variant="open_magvit2",
+            keep_first_subframe=True,
+        )
+        if settings
+        else Magvit2Decoder(in_channels=6, **TINY)
+    )
     return wake_zero_parameters(enc).eval(), wake_zero_parameters(dec).eval()
 
 
@@ -103,8 +114,15 @@ def test_defaults_keep_the_magvit2_layers():
     assert type(dec.levels[0].norm) is AdaptiveGroupNorm and dec.levels[0].norm.norm.eps == 1e-5
     assert type(dec.norm_out) is FrameGroupNorm and dec.norm_out.eps == 1e-5
     assert not dec.levels[0].resample.keep_first_subframe
-    image = Image2dDecoder(in_channels=6, base_channels=8, channel_multipliers=(1, 2), num_res_blocks=1, num_groups=4,
-                           norm_eps=1e-6, adaptive_norm_variant="open_magvit2")  # fmt: skip
+    image = Image2dDecoder(
+        in_channels=6,
+        base_channels=8,
+        channel_multipliers=(1, 2),
+        num_res_blocks=1,
+        num_groups=4,
+        norm_eps=1e-6,
+        adaptive_norm_variant="open_magvit2",
+    )
     assert type(image.norm_out) is FrameGroupNorm and image.norm_out.eps == 1e-6
     with pytest.raises(ValueError, match="adaptive_norm_variant must be"):
         Image2dDecoder(in_channels=6, adaptive_norm_variant="stylegan")
