@@ -15,7 +15,6 @@ once on a fixed input before the file is written (atomically: a failed conversio
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Mapping, NamedTuple
 
 import torch
