@@ -132,6 +132,8 @@ def test_an_architecture_config_is_used_and_checked_against_the_weights(image_ck
     assert str(released) in message and str(image_ckpts["plain"]) in message
     assert "encoder.base_channels: 128 in the config, 32 for these weights" in message
     assert "channel_multipliers: [1, 2, 2, 4] in the config, [1, 2] for these weights" in message
+    with pytest.raises(ConversionFailed, match="builds a lfq_kit.models.MaskedLM, not a lfq_kit.models.VideoTokenizer"):
+        _convert(image_ckpts["plain"], "--output", out, "--config", ROOT / "configs" / "imagenet_mlm.yaml")
     assert not out.exists()
 
 

@@ -54,7 +54,7 @@ def resolve_model_config(node: dict[str, Any], source: str = "config") -> dict[s
     parser.add_subclass_arguments(L.LightningModule, "model")
     try:
         parsed = parser.parse_object({"model": node})
-    except Exception as err:
+    except Exception as err:  # jsonargparse raises several types; the message says what failed
         raise ValueError(f"{source}: the model config does not parse: {err}") from err
     return parsed.as_dict()["model"]
 

@@ -116,11 +116,18 @@ def checked_config_node(config: str | os.PathLike, arch: OpenMagvit2Architecture
     """The resolved model node of ``config`` after checking that its encoder and decoder are the weights'.
 
     Raises:
-        LayoutError: a class or setting that differs (each named, config value vs the weights' value).
+        FileNotFoundError: no file at ``config``.
+        LayoutError: an unparsable config, a model that is not a tokenizer, or a class or setting that
+            differs from the weights' (each named, config value vs the weights' value).
     """
-    node = resolve_model_config(read_model_section(config), source=str(config))
+    try:
+        node = resolve_model_config(read_model_section(config), source=str(config))
+    except ValueError as err:
+        raise LayoutError(str(err)) from err
     wanted = resolve_model_config(arch.model_config())
-    diffs = [] if node["class_path"] == wanted["class_path"] else [f"model {node['class_path']} (not a VideoTokenizer)"]
+    if node["class_path"] != wanted["class_path"]:
+        raise LayoutError(f"config {str(config)!r} builds a {node['class_path']}, not a {wanted['class_path']}")
+    diffs = []
     for part in ("encoder", "decoder"):
         mine, theirs = node["init_args"][part], wanted["init_args"][part]
         if mine["class_path"] != theirs["class_path"]:
