@@ -70,6 +70,19 @@ def test_the_command_converts_a_ckpt_that_load_from_checkpoint_rebuilds(image_ck
     assert (output - ref["img.fp32.output"]).abs().max() <= 1e-4 * ref["img.fp32.output"].abs().max()
 
 
+def test_a_video_ckpt_converts_into_the_non_causal_open_magvit2_video_tokenizer(tmp_path):
+    state = fixture_state("video")
+    out = tmp_path / "video.ckpt"
+    assert _convert(write_ckpt(tmp_path / "video_128.ckpt", state, ema=state), "--output", out) == 0
+    frozen = FrozenTokenizer(out)  # as `tokenizer:` and `lfq-kit compress --tokenizer` load it
+    assert frozen.model.encoder.clip_wide_norm and frozen.model.decoder.keep_first_subframe
+    ref = fixture("video")
+    indices = frozen.encode(ref["clip.input"].float())
+    assert torch.equal(indices, ref["clip.fp32.indices"])
+    output = frozen.model.inference_generator.decode_indices(indices)
+    assert (output - ref["clip.fp32.output"]).abs().max() <= 1e-4 * ref["clip.fp32.output"].abs().max()
+
+
 def test_no_ema_takes_the_trained_weights(image_ckpts, tmp_path):
     out = tmp_path / "trained.ckpt"
     assert _convert(image_ckpts["ema"], "--output", out, "--no-ema") == 0
