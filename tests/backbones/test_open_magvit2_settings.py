@@ -1,6 +1,6 @@
 """The settings that run Open-MAGVIT2's weights (clip-wide GroupNorm, their AdaGN, their first-sub-frame rule,
 GroupNorm eps): what each computes, that the video mode they make is not causal, and that the defaults still are
-(invariants 10 and 25). Their equality with the reference code is in tests/pretrained/test_open_magvit2.py."""
+(docs/pretrained.md). Their equality with the reference code is in tests/pretrained/test_open_magvit2.py."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Open-MAGVIT2 weights in lfq-kit reproduce SEED-Voken's own outputs (invariant 24).
+"""Open-MAGVIT2 weights in lfq-kit reproduce SEED-Voken's own outputs (docs/pretrained.md).
 
 The fixtures (tests/fixtures/interop/open_magvit2_{image,video}_tiny, made by running TencentARC/SEED-Voken's
 ``improved_model`` / ``improved_video_model`` and ``lookup_free_quantize`` unmodified; provenance in their JSON) hold

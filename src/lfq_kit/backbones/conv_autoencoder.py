@@ -1,6 +1,6 @@
 """The convolutional encoder/decoder layout of the MAGVIT-v2 tokenizer, generic over its layers.
 
-MAGVIT-v2 (arXiv 2310.05737, Sec. 3.2 and appendix figure; reference Sec. 2)::
+MAGVIT-v2 (arXiv 2310.05737, Sec. 3.2 and appendix figure; docs/tokenizer.md)::
 
     encoder: conv 3 → per level: num_res_blocks ResBlocks (the first changes channels), then a downsampler
              (not after the last level) → num_res_blocks ResBlocks → GN, Swish, conv 1 [→ head] → latent

@@ -3,7 +3,8 @@
 Same blocks, names and channel plan as :class:`~lfq_kit.backbones.Magvit2Encoder` / ``Magvit2Decoder``,
 with 2D convs ("same" padding, learned stride-2 downsampling, pixel-shuffle upsampling), per-image
 GroupNorm and the AdaptiveGroupNorm decoder. A trained pair inflates into the causal 3D pair by a pure weight
-copy (``Magvit2Encoder.from_2d``), reference Sec. 2 "Inflation".
+copy (``Magvit2Encoder.from_2d``, as Open-MAGVIT2 inflates its image tokenizer: TencentARC/SEED-Voken
+``src/Open_MAGVIT2/models/video_lfqgan.py``).
 
 Interface: images ``(B, C, H, W) → (B, D, H / s, W / s)``; videos ``(B, C, T, H, W)`` are accepted too and
 every frame is coded independently (``T`` folded into the batch), giving ``(B, D, T, H / s, W / s)``. So

@@ -1,5 +1,5 @@
 """The MAGVIT-v2 causal 3D CNN tokenizer encoder and decoder (Yu et al., arXiv 2310.05737, Sec. 3.2, appendix
-figure; reference Sec. 2).
+figure; docs/tokenizer.md).
 
 With the defaults (base 128, multipliers 1,2,2,4, four residual blocks, temporal downsampling after levels
 1 and 2) a 17×128×128 clip maps to a 5×16×16 latent of 18 channels, and back::
