@@ -8,7 +8,8 @@ import torch
 
 HELPERS = Path(__file__).parent / "helpers"
 DATA_HELPERS = Path(__file__).parent / "data"
-for folder in (HELPERS, DATA_HELPERS):  # tiny modules (importable by class_path) and video writers
+PRETRAINED_HELPERS = Path(__file__).parent / "pretrained"  # stand-ins for downloaded checkpoints (test_docs)
+for folder in (HELPERS, DATA_HELPERS, PRETRAINED_HELPERS):  # tiny modules (importable by class_path), video writers
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 

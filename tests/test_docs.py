@@ -12,7 +12,9 @@
 - A `bash chain` block is a pipeline whose commands read what the earlier ones wrote (the quickstart tokenizer,
   then the masked LM on its tokens, then generation): its commands run in order, in a fresh folder holding only
   `configs/`, as on a fresh clone, with `fit` shortened to 2 steps and one validation batch so that each writes
-  its checkpoints to the fixed paths the next command reads; `test` runs two batches.
+  its checkpoints to the fixed paths the next command reads; `test` runs two batches. Files a user downloads
+  by hand (released checkpoints, a dataset folder) and a chain names are made first as tiny stand-ins by the
+  builders of `CHAIN_INPUTS` (same layout, tiny sizes).
 """
 
 import py_compile
@@ -23,7 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dataset_trees import build_image_folder
 from lfq_kit.cli import main
+from open_magvit2_files import imagenet_256_stand_in, ucf101_stand_in
 from workdir import fresh_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +38,12 @@ SHORT_FIT = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--train
              "--trainer.max_time=null", "--trainer.enable_progress_bar=false"]  # fmt: skip
 SHORT_TEST = ["--trainer.limit_test_batches=2", "--trainer.enable_progress_bar=false"]
 ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
+# What a chain reads that the user downloads by hand: relative path → builder(path) of a tiny stand-in.
+CHAIN_INPUTS = {
+    "downloads/imagenet_256_L.ckpt": imagenet_256_stand_in,  # Open-MAGVIT2 (docs/pretrained.md)
+    "downloads/video_128_262144.ckpt": ucf101_stand_in,
+    "downloads/imagenet": build_image_folder,
+}
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
 
@@ -138,5 +148,14 @@ def test_documented_chain_runs(doc, block, tmp_path, monkeypatch):
         if not argv:
             continue
         assert argv[0] == "lfq-kit", f"{doc.name}: chained command {argv} is not an lfq-kit command"
+        for arg in argv[1:]:
+            path = arg.split("=", 1)[-1]
+            if path in CHAIN_INPUTS and not (tmp_path / path).exists():
+                CHAIN_INPUTS[path](tmp_path / path)
         args = argv[1:] + (SHORT_FIT if argv[1:2] == ["fit"] else SHORT_TEST if argv[1:2] == ["test"] else [])
         assert _exit_code(args) == 0, f"{doc.name}: {line}"
+
+
+def test_every_chain_input_stand_in_is_read_by_a_chain():
+    chained = " ".join(block for _, block in (p.values for p in CHAINS))
+    assert [path for path in CHAIN_INPUTS if path not in chained] == []

@@ -1,6 +1,6 @@
 """The convolutional encoder/decoder layout of the MAGVIT-v2 tokenizer, generic over its layers.
 
-MAGVIT-v2 (arXiv 2310.05737, Sec. 3.2 and appendix figure; reference Sec. 2)::
+MAGVIT-v2 (arXiv 2310.05737, Sec. 3.2 and appendix figure; docs/tokenizer.md)::
 
     encoder: conv 3 → per level: num_res_blocks ResBlocks (the first changes channels), then a downsampler
              (not after the last level) → num_res_blocks ResBlocks → GN, Swish, conv 1 [→ head] → latent
@@ -20,17 +20,49 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Callable, Sequence
+from typing import Callable, Literal, NamedTuple, Sequence
 
 from torch import Tensor, nn
 
-from ..nn import AdaptiveGroupNorm, ResBlock
+from ..nn import AdaptiveGroupNorm, ClipGroupNorm, FrameGroupNorm, OpenMagvit2AdaptiveGroupNorm, ResBlock
 from ..nn.checkpointing import maybe_checkpoint
 from .base import Decoder, Encoder
 
-__all__ = ["ConvDecoder", "ConvEncoder", "check_levels"]
+__all__ = ["AdaptiveNormVariant", "ConvDecoder", "ConvEncoder", "NormLayers", "check_levels", "norm_layers"]
 
 LayerFactory = Callable[..., nn.Module]
+AdaptiveNormVariant = Literal["magvit2", "open_magvit2"]
+
+
+class NormLayers(NamedTuple):
+    """The GroupNorm factory (``norm_layer(num_channels=..., num_groups=...)``) and the adaptive one
+    (``adaptive(channels, cond_channels, num_groups)``) of a backbone."""
+
+    norm: LayerFactory
+    adaptive: LayerFactory
+
+
+def norm_layers(eps: float, adaptive_variant: AdaptiveNormVariant = "magvit2", clip_wide: bool = False) -> NormLayers:
+    """The norms a backbone's settings select.
+
+    Args:
+        eps: of every GroupNorm (lfq-kit: 1e-5; Open-MAGVIT2: 1e-6).
+        adaptive_variant: ``"magvit2"`` (:class:`~lfq_kit.nn.AdaptiveGroupNorm`, per position, ``1 + γ``) or
+            ``"open_magvit2"`` (:class:`~lfq_kit.nn.OpenMagvit2AdaptiveGroupNorm`, statistics of the whole latent).
+        clip_wide: :class:`~lfq_kit.nn.ClipGroupNorm` (statistics over the whole clip, not causal) instead of
+            :class:`~lfq_kit.nn.FrameGroupNorm`.
+
+    Raises:
+        ValueError: an unknown ``adaptive_variant``.
+    """
+    base = ClipGroupNorm if clip_wide else FrameGroupNorm
+    if adaptive_variant == "magvit2":
+        adaptive = partial(AdaptiveGroupNorm, eps=eps)
+    elif adaptive_variant == "open_magvit2":
+        adaptive = partial(OpenMagvit2AdaptiveGroupNorm, eps=eps, norm_layer=base)
+    else:
+        raise ValueError(f"adaptive_norm_variant must be 'magvit2' or 'open_magvit2', got {adaptive_variant!r}")
+    return NormLayers(partial(base, eps=eps), adaptive)
 
 
 def check_levels(channel_multipliers: Sequence[int], num_res_blocks: int, temporal: Sequence[bool] | None) -> None:
@@ -176,6 +208,8 @@ class ConvDecoder(Decoder):
         upsample_layer: ``upsample_layer(channels, factors)``; ``factors`` are listed in encoder order and
             undone in reverse.
         adaptive_norm: one AdaptiveGroupNorm at the start of each level (paper Table 5, "+adaptive GN").
+        adaptive_norm_layer: that norm, ``adaptive_norm_layer(channels, cond_channels, num_groups)``:
+            :class:`~lfq_kit.nn.AdaptiveGroupNorm` (default) or :class:`~lfq_kit.nn.OpenMagvit2AdaptiveGroupNorm`.
         shortcut_layer: None, or ``shortcut_layer(in_channels, out_channels)`` (``(width, out_channels)`` with a
             ``head_layer``), a module mapping the latent straight to the output grid whose output is added to
             the pixels (e.g. :class:`~lfq_kit.nn.TubeletUnembed`).
@@ -203,6 +237,7 @@ class ConvDecoder(Decoder):
         shortcut_layer: LayerFactory | None = None,
         head_layer: LayerFactory | None = None,
         activation_checkpointing: bool = False,
+        adaptive_norm_layer: LayerFactory = AdaptiveGroupNorm,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, None)
         if len(factors) != len(channel_multipliers) - 1:
@@ -224,7 +259,7 @@ class ConvDecoder(Decoder):
         self.mid = nn.ModuleList(block(c, c) for _ in range(num_res_blocks))
         levels = []
         for i in reversed(range(len(widths))):
-            norm = AdaptiveGroupNorm(c, latent, num_groups) if adaptive_norm else None
+            norm = adaptive_norm_layer(c, latent, num_groups) if adaptive_norm else None
             blocks = [block(c if j == 0 else widths[i], widths[i]) for j in range(num_res_blocks)]
             c = widths[i]
             up = upsample_layer(c, tuple(factors[i - 1])) if i > 0 else nn.Identity()

@@ -3,7 +3,8 @@
 Same blocks, names and channel plan as :class:`~lfq_kit.backbones.Magvit2Encoder` / ``Magvit2Decoder``,
 with 2D convs ("same" padding, learned stride-2 downsampling, pixel-shuffle upsampling), per-image
 GroupNorm and the AdaptiveGroupNorm decoder. A trained pair inflates into the causal 3D pair by a pure weight
-copy (``Magvit2Encoder.from_2d``), reference Sec. 2 "Inflation".
+copy (``Magvit2Encoder.from_2d``, as Open-MAGVIT2 inflates its image tokenizer: TencentARC/SEED-Voken
+``src/Open_MAGVIT2/models/video_lfqgan.py``).
 
 Interface: images ``(B, C, H, W) → (B, D, H / s, W / s)``; videos ``(B, C, T, H, W)`` are accepted too and
 every frame is coded independently (``T`` folded into the batch), giving ``(B, D, T, H / s, W / s)``. So
@@ -18,9 +19,9 @@ from typing import Sequence
 from einops import rearrange
 from torch import Tensor
 
-from ..nn import DepthToSpaceUpsample, FrameGroupNorm, SameConv2d
+from ..nn import DepthToSpaceUpsample, SameConv2d
 from ..registry import BACKBONES
-from .conv_autoencoder import ConvDecoder, ConvEncoder, check_levels
+from .conv_autoencoder import AdaptiveNormVariant, ConvDecoder, ConvEncoder, check_levels, norm_layers
 
 __all__ = ["Image2dDecoder", "Image2dEncoder"]
 
@@ -41,6 +42,7 @@ class Image2dEncoder(ConvEncoder):
         in_channels, base_channels, channel_multipliers, num_res_blocks, out_channels, num_groups: as
             :class:`~lfq_kit.backbones.Magvit2Encoder` (for 256 px ImageNet the paper adds a level:
             ``(1, 1, 2, 2, 4)``).
+        norm_eps: added to the variance in every GroupNorm (1e-5; Open-MAGVIT2's image weights need 1e-6).
 
     Raises:
         ValueError: inconsistent settings; (forward) a rank or channel mismatch, or ``H``/``W`` not divisible
@@ -57,6 +59,7 @@ class Image2dEncoder(ConvEncoder):
         num_res_blocks: int = 4,
         out_channels: int = 18,
         num_groups: int = 32,
+        norm_eps: float = 1e-5,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, None)
         super().__init__(
@@ -68,10 +71,11 @@ class Image2dEncoder(ConvEncoder):
             num_groups=num_groups,
             factors=[(2, 2)] * (len(channel_multipliers) - 1),
             conv_layer=SameConv2d,
-            norm_layer=FrameGroupNorm,
+            norm_layer=norm_layers(norm_eps).norm,
             downsample_layer=lambda c, f: SameConv2d(c, c, 3, stride=f),
             causal=True,
         )
+        self.norm_eps = norm_eps
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
@@ -84,7 +88,9 @@ class Image2dDecoder(ConvDecoder):
 
     Args:
         in_channels, out_channels, base_channels, channel_multipliers, num_res_blocks, num_groups,
-            adaptive_norm: as :class:`~lfq_kit.backbones.Magvit2Decoder`.
+            adaptive_norm, norm_eps, adaptive_norm_variant: as :class:`~lfq_kit.backbones.Magvit2Decoder`. Frames
+            are decoded independently, so the ``"open_magvit2"`` AdaGN takes each image's own statistics (as
+            Open-MAGVIT2's image decoder, SEED-Voken ``improved_model.py``) and the model stays causal.
 
     Raises:
         ValueError: inconsistent settings; (forward) a rank or channel mismatch.
@@ -101,8 +107,11 @@ class Image2dDecoder(ConvDecoder):
         num_res_blocks: int = 4,
         num_groups: int = 32,
         adaptive_norm: bool = True,
+        norm_eps: float = 1e-5,
+        adaptive_norm_variant: AdaptiveNormVariant = "magvit2",
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, None)
+        norms = norm_layers(norm_eps, adaptive_norm_variant)
         super().__init__(
             in_channels=in_channels,
             out_channels=out_channels,
@@ -112,11 +121,14 @@ class Image2dDecoder(ConvDecoder):
             num_groups=num_groups,
             factors=[(2, 2)] * (len(channel_multipliers) - 1),
             conv_layer=SameConv2d,
-            norm_layer=FrameGroupNorm,
+            norm_layer=norms.norm,
             upsample_layer=lambda c, f: DepthToSpaceUpsample(c, f, conv_layer=SameConv2d),
             adaptive_norm=adaptive_norm,
             causal=True,
+            adaptive_norm_layer=norms.adaptive,
         )
+        self.norm_eps = norm_eps
+        self.adaptive_norm_variant = adaptive_norm_variant
 
     def forward(self, z: Tensor) -> Tensor:
         self.check_input(z)

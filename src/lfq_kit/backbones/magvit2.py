@@ -1,5 +1,5 @@
 """The MAGVIT-v2 causal 3D CNN tokenizer encoder and decoder (Yu et al., arXiv 2310.05737, Sec. 3.2, appendix
-figure; reference Sec. 2).
+figure; docs/tokenizer.md).
 
 With the defaults (base 128, multipliers 1,2,2,4, four residual blocks, temporal downsampling after levels
 1 and 2) a 17×128×128 clip maps to a 5×16×16 latent of 18 channels, and back::
@@ -19,6 +19,11 @@ and latent frame ``j`` only depends on frames ``≤ 4j``; decoder output frame `
 to the latent and its mirror to the decoder's output (:mod:`lfq_kit.nn.tubelet_shortcut`), causal as well.
 ``token_mlp_channels=N > 0`` (not in the paper) puts a per-token MLP (:mod:`lfq_kit.nn.token_mlp`) between the
 latent grid and the quantizer's channels on both sides.
+
+Settings that exist only to run Open-MAGVIT2's released video weights (docs/pretrained.md; off by default):
+``norm_eps=1e-6``, ``adaptive_norm_variant="open_magvit2"``, ``keep_first_subframe=True`` and
+``clip_wide_norm=True``. The last and the Open-MAGVIT2 AdaGN take statistics over the whole clip: with them the
+model is NOT causal (the clip-length rule ``1 + r·k`` stays).
 """
 
 from __future__ import annotations
@@ -26,17 +31,9 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Sequence
 
-from ..nn import (
-    CausalConv3d,
-    DepthToSpaceUpsample,
-    FrameGroupNorm,
-    TokenMLP,
-    TubeletEmbed,
-    TubeletUnembed,
-    inflate_2d_to_3d,
-)
+from ..nn import CausalConv3d, DepthToSpaceUpsample, TokenMLP, TubeletEmbed, TubeletUnembed, inflate_2d_to_3d
 from ..registry import BACKBONES
-from .conv_autoencoder import ConvDecoder, ConvEncoder, _compression, check_levels
+from .conv_autoencoder import AdaptiveNormVariant, ConvDecoder, ConvEncoder, _compression, check_levels, norm_layers
 
 if TYPE_CHECKING:
     from .image2d import Image2dDecoder, Image2dEncoder
@@ -99,6 +96,10 @@ class Magvit2Encoder(ConvEncoder):
         token_mlp_depth: hidden layers of that MLP (≥ 1; unused when ``token_mlp_channels`` is 0).
         activation_checkpointing: in training, recompute each residual block in backward instead of keeping its
             activations (for the large presets; same outputs and gradients, about one more forward of the blocks).
+        norm_eps: added to the variance in every GroupNorm (1e-5; Open-MAGVIT2's weights need 1e-6).
+        clip_wide_norm: NOT causal. GroupNorm statistics over the whole clip (``C/G × T × H × W``,
+            :class:`~lfq_kit.nn.ClipGroupNorm`) instead of each frame, as Open-MAGVIT2's video tokenizer (SEED-Voken
+            ``improved_video_model.py``); only to run its weights. Latent frame ``j`` then depends on every frame.
 
     Raises:
         ValueError: inconsistent settings (flag count, group count, a negative ``token_mlp_channels`` or a
@@ -120,11 +121,14 @@ class Magvit2Encoder(ConvEncoder):
         token_mlp_channels: int = 0,
         token_mlp_depth: int = 2,
         activation_checkpointing: bool = False,
+        norm_eps: float = 1e-5,
+        clip_wide_norm: bool = False,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, temporal_downsample)
         conv = partial(CausalConv3d, padding_mode=padding_mode)
         factors = _factors(temporal_downsample)
         shortcut = partial(TubeletEmbed, factors=_total(factors), padding_mode=padding_mode)
+        norms = norm_layers(norm_eps, clip_wide=clip_wide_norm)
         super().__init__(
             in_channels=in_channels,
             out_channels=out_channels,
@@ -134,7 +138,7 @@ class Magvit2Encoder(ConvEncoder):
             num_groups=num_groups,
             factors=factors,
             conv_layer=conv,
-            norm_layer=FrameGroupNorm,
+            norm_layer=norms.norm,
             downsample_layer=lambda c, f: conv(c, c, 3, stride=f),
             causal=True,
             shortcut_layer=shortcut if tubelet_shortcut else None,
@@ -146,6 +150,8 @@ class Magvit2Encoder(ConvEncoder):
         self.tubelet_shortcut = tubelet_shortcut
         self.token_mlp_channels = token_mlp_channels
         self.token_mlp_depth = token_mlp_depth
+        self.norm_eps = norm_eps
+        self.clip_wide_norm = clip_wide_norm
 
     @classmethod
     def from_2d(
@@ -169,6 +175,7 @@ class Magvit2Encoder(ConvEncoder):
             out_channels=encoder2d.out_channels,
             num_groups=encoder2d.num_groups,
             padding_mode=padding_mode,
+            norm_eps=encoder2d.norm_eps,
         )
         return inflate_2d_to_3d(encoder2d, model, causal=True)
 
@@ -196,6 +203,14 @@ class Magvit2Decoder(ConvDecoder):
             (:class:`~lfq_kit.nn.TokenMLP`; not in the paper). Pair it with the encoder's option.
         token_mlp_depth: hidden layers of that MLP (≥ 1; unused when ``token_mlp_channels`` is 0).
         activation_checkpointing: as the encoder's.
+        norm_eps, clip_wide_norm: as the encoder's (``clip_wide_norm`` also applies to the normalization inside the
+            Open-MAGVIT2 AdaGN).
+        adaptive_norm_variant: ``"magvit2"`` (:class:`~lfq_kit.nn.AdaptiveGroupNorm`), or ``"open_magvit2"``
+            (:class:`~lfq_kit.nn.OpenMagvit2AdaptiveGroupNorm`: scale and shift from the mean and std of the whole
+            latent, T included, so NOT causal); only to run Open-MAGVIT2's weights.
+        keep_first_subframe: each temporal upsampler keeps the first depth-to-space sub-frame of latent frame 0
+            instead of the last, as Open-MAGVIT2's ``Upsampler`` (:class:`~lfq_kit.nn.DepthToSpaceUpsample`); only to
+            run their weights (it changes every output, single frames included; the dependencies stay causal).
 
     Raises:
         ValueError: inconsistent settings (as the encoder's); (forward) an input that is not
@@ -217,11 +232,17 @@ class Magvit2Decoder(ConvDecoder):
         token_mlp_channels: int = 0,
         token_mlp_depth: int = 2,
         activation_checkpointing: bool = False,
+        norm_eps: float = 1e-5,
+        clip_wide_norm: bool = False,
+        adaptive_norm_variant: AdaptiveNormVariant = "magvit2",
+        keep_first_subframe: bool = False,
     ) -> None:
         check_levels(channel_multipliers, num_res_blocks, temporal_downsample)
         conv = partial(CausalConv3d, padding_mode=padding_mode)
         factors = _factors(temporal_downsample)
         shortcut = partial(TubeletUnembed, factors=_total(factors))
+        norms = norm_layers(norm_eps, adaptive_norm_variant, clip_wide_norm)
+        upsample = partial(DepthToSpaceUpsample, conv_layer=conv, keep_first_subframe=keep_first_subframe)
         super().__init__(
             in_channels=in_channels,
             out_channels=out_channels,
@@ -231,19 +252,24 @@ class Magvit2Decoder(ConvDecoder):
             num_groups=num_groups,
             factors=factors,
             conv_layer=conv,
-            norm_layer=FrameGroupNorm,
-            upsample_layer=lambda c, f: DepthToSpaceUpsample(c, f, conv_layer=conv),
+            norm_layer=norms.norm,
+            upsample_layer=upsample,
             adaptive_norm=adaptive_norm,
             causal=True,
             shortcut_layer=shortcut if tubelet_shortcut else None,
             head_layer=_token_mlp(token_mlp_channels, token_mlp_depth),
             activation_checkpointing=activation_checkpointing,
+            adaptive_norm_layer=norms.adaptive,
         )
         self.temporal_downsample = tuple(bool(t) for t in temporal_downsample)
         self.padding_mode = padding_mode
         self.tubelet_shortcut = tubelet_shortcut
         self.token_mlp_channels = token_mlp_channels
         self.token_mlp_depth = token_mlp_depth
+        self.norm_eps = norm_eps
+        self.clip_wide_norm = clip_wide_norm
+        self.adaptive_norm_variant = adaptive_norm_variant
+        self.keep_first_subframe = keep_first_subframe
 
     @classmethod
     def from_2d(
@@ -265,5 +291,7 @@ class Magvit2Decoder(ConvDecoder):
             num_groups=decoder2d.num_groups,
             adaptive_norm=decoder2d.adaptive_norm,
             padding_mode=padding_mode,
+            norm_eps=decoder2d.norm_eps,
+            adaptive_norm_variant=decoder2d.adaptive_norm_variant,
         )
         return inflate_2d_to_3d(decoder2d, model, causal=True)

@@ -8,6 +8,8 @@ case, which makes inflating a 2D upsampler a copy of its kernel into every block
 Causal trimming. Depth-to-space by ``s_t`` turns ``T`` frames into ``s_t·T``; the upsampler drops the first
 ``s_t − 1`` so that ``T → 1 + s_t·(T − 1)`` (``5 → 9 → 17``, ``1 → 1``), the inverse of the causal encoder's
 ``1 + s_t·k → 1 + k``. Input frame ``j`` then produces output frames ``s_t·(j − 1) + 1 … s_t·j``.
+Open-MAGVIT2's video decoder keeps the first sub-frame of input frame 0 instead of the last
+(``keep_first_subframe``); the frame counts and the causal dependencies are the same, the values differ.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
+import torch
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -78,6 +81,10 @@ class DepthToSpaceUpsample(nn.Module):
             :class:`~lfq_kit.nn.SameConv2d`.
         drop_leading_frames: drop the first ``s_t − 1`` frames (the causal rule above); turn off only for
             non-causal uses, where ``T → s_t·T``.
+        keep_first_subframe: of input frame 0's ``s_t`` sub-frames keep the first and drop the others (frames
+            ``1 … s_t − 1``), as Open-MAGVIT2's video ``Upsampler`` does (TencentARC/SEED-Voken
+            ``src/Open_MAGVIT2/modules/diffusionmodules/improved_video_model.py``), instead of keeping the last.
+            Only to run their weights; same shapes and dependencies, different values (even for one frame).
 
     Raises:
         ValueError: a factor below 1; an input whose rank does not match ``factors``.
@@ -91,6 +98,7 @@ class DepthToSpaceUpsample(nn.Module):
         kernel_size: int = 3,
         conv_layer: Callable[..., nn.Module] = CausalConv3d,
         drop_leading_frames: bool = True,
+        keep_first_subframe: bool = False,
     ) -> None:
         super().__init__()
         self.factors = tuple(int(f) for f in factors)
@@ -98,6 +106,7 @@ class DepthToSpaceUpsample(nn.Module):
             raise ValueError(f"factors must be (s_t, s_h, s_w) or (s_h, s_w), each ≥ 1; got {tuple(factors)}")
         self.out_channels = out_channels or channels
         self.drop_leading_frames = drop_leading_frames
+        self.keep_first_subframe = keep_first_subframe
         self.conv = conv_layer(channels, self.out_channels * math.prod(self.factors), kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -106,9 +115,11 @@ class DepthToSpaceUpsample(nn.Module):
                 f"DepthToSpaceUpsample{self.factors} expects a {len(self.factors) + 2}-D input, got {tuple(x.shape)}"
             )
         y = depth_to_space(self.conv(x), self.factors)
-        if y.ndim == 5 and self.drop_leading_frames and self.factors[0] > 1:
-            y = y[:, :, self.factors[0] - 1 :]
+        st = self.factors[0]
+        if y.ndim == 5 and self.drop_leading_frames and st > 1:
+            y = torch.cat([y[:, :, :1], y[:, :, st:]], dim=2) if self.keep_first_subframe else y[:, :, st - 1 :]
         return y
 
     def extra_repr(self) -> str:
-        return f"factors={self.factors}, drop_leading_frames={self.drop_leading_frames}"
+        first = ", keep_first_subframe=True" if self.keep_first_subframe else ""
+        return f"factors={self.factors}, drop_leading_frames={self.drop_leading_frames}{first}"

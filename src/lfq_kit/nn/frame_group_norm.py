@@ -1,6 +1,7 @@
 """GroupNorm that normalizes each frame on its own (over C, H, W), MAGVIT-v2 (arXiv 2310.05737) Sec. 3.2.
 
 A GroupNorm over (C, T, H, W) would mix statistics of future frames into past ones and break causality.
+:class:`ClipGroupNorm` does exactly that; it exists only to run Open-MAGVIT2's video weights (see its docstring).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-__all__ = ["FrameGroupNorm"]
+__all__ = ["ClipGroupNorm", "FrameGroupNorm"]
 
 
 class FrameGroupNorm(nn.Module):
@@ -46,11 +47,16 @@ class FrameGroupNorm(nn.Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def check_input(self, x: Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is ``(B, num_channels, [T,] H, W)``."""
         if x.ndim not in (4, 5) or x.shape[1] != self.num_channels:
             raise ValueError(
-                f"FrameGroupNorm({self.num_channels}) expects (B, {self.num_channels}, [T,] H, W), got {tuple(x.shape)}"
+                f"{type(self).__name__}({self.num_channels}) expects (B, {self.num_channels}, [T,] H, W), "
+                f"got {tuple(x.shape)}"
             )
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
         if x.ndim == 4:
             return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
         t = x.shape[2]
@@ -59,3 +65,19 @@ class FrameGroupNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_channels}, num_groups={self.num_groups}, eps={self.eps}, affine={self.affine}"
+
+
+class ClipGroupNorm(FrameGroupNorm):
+    """Clip-wide GroupNorm, NOT causal: statistics over ``C/G × T × H × W`` (``nn.GroupNorm`` on the 5-D tensor).
+
+    The norm of Open-MAGVIT2's video tokenizer (TencentARC/SEED-Voken
+    ``src/Open_MAGVIT2/modules/diffusionmodules/improved_video_model.py``: ``nn.GroupNorm`` applied to
+    ``(B, C, T, H, W)``), so that its released weights give their outputs. Every output frame depends on every
+    input frame, later ones included: a model built with it breaks MAGVIT-v2's causality (docs/pretrained.md).
+    An image ``(B, C, H, W)`` or a one-frame clip is normalized exactly as by :class:`FrameGroupNorm`. Same
+    arguments, state dict and errors as :class:`FrameGroupNorm`.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
