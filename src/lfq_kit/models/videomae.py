@@ -19,6 +19,7 @@ linear warm-up then cosine decay (:class:`lfq_kit.models.WarmupCosine`).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import lightning as L
@@ -50,9 +51,18 @@ def scaled_lr(base_lr: float, effective_batch: int) -> float:
     return base_lr * effective_batch / 256
 
 
+_NORM_MODULE = re.compile(r"(^|_)norm\d*$")  # norm, norm1, norm2, fc_norm, probe_norm, decoder.norm
+
+
 def no_weight_decay(name: str, param: nn.Parameter) -> bool:
-    """Biases, norm weights (1-D), position embeddings, mask tokens and token tables get no weight decay."""
-    return param.ndim < 2 or any(key in name for key in ("pos_embed", "mask_token", "tables"))
+    """No weight decay for: every bias (any shape: a ``*.bias`` name), every parameter of a norm layer (its module
+    named ``norm``, ``norm<i>`` or ``*_norm``, any shape), any other 0- or 1-D parameter, position embeddings
+    (``pos_embed``), mask tokens (``mask_token``) and token tables (``tables``); everything else (linear and
+    convolution weights) decays (MCG-NJU VideoMAE ``optim_factory.py``: ``ndim == 1``, ``.bias`` and its skip list)."""
+    module, _, leaf = name.rpartition(".")
+    if param.ndim < 2 or leaf == "bias" or _NORM_MODULE.search(module.rpartition(".")[2]):
+        return True
+    return any(key in name for key in ("pos_embed", "mask_token", "tables"))
 
 
 class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule):
@@ -72,6 +82,9 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         decoder_dim, decoder_depth, decoder_heads: the light decoder: 4 blocks; width and heads None: VideoMAE's
             for the encoder width (ViT-S 192 × 3 heads, ViT-B 384 × 6, ViT-L 512 × 8; others half the encoder
             width), see :func:`lfq_kit.backbones.masked_decoder.videomae_decoder_size`.
+        decoder_norm_eps, decoder_final_norm_eps: epsilon of the decoder blocks' LayerNorms and of its final one
+            (None: the same), see :class:`~lfq_kit.backbones.masked_decoder.MaskedDecoder` (PyTorch's 1e-5;
+            MCG-NJU VideoMAE 1e-6 for both; transformers 1e-12 and 1e-5).
         base_lr: learning rate per 256 clips of effective batch (1.5e-4).
         lr: an absolute learning rate instead of the scaled ``base_lr`` (None: scaled).
         betas, weight_decay: AdamW's ((0.9, 0.95), 0.05).
@@ -111,6 +124,8 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         decay_steps: int | None = None,
         min_lr_ratio: float = 0.0,
         max_nonfinite_steps: int = 3,
+        decoder_norm_eps: float = 1e-5,
+        decoder_final_norm_eps: float | None = None,
     ) -> None:
         super().__init__()
         save_init_config(self)
@@ -126,7 +141,8 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         self.target = target
         self.grid = tuple(encoder.grid)
         decoder_dim, decoder_heads = videomae_decoder_size(encoder.dim, decoder_dim, decoder_heads)
-        self.decoder = MaskedDecoder(encoder.num_tokens, encoder.dim, decoder_dim, decoder_depth, decoder_heads)
+        self.decoder = MaskedDecoder(encoder.num_tokens, encoder.dim, decoder_dim, decoder_depth, decoder_heads,
+                                     norm_eps=decoder_norm_eps, final_norm_eps=decoder_final_norm_eps)
         self.frozen_tokenizer = None
         if target == "tokens":
             if tokenizer is None:
