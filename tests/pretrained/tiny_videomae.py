@@ -105,6 +105,43 @@ def write_mcg_pth(dest: Path, name: str, container: str = "model") -> Path:
     return dest
 
 
+def _block(prefix: str, dim: int, gen: torch.Generator) -> dict[str, Tensor]:
+    def rand(*shape: int) -> Tensor:
+        return torch.randn(shape, generator=gen) * 0.02
+
+    def norm(name: str) -> dict[str, Tensor]:
+        return {f"{prefix}{name}.weight": 1 + 10 * rand(dim), f"{prefix}{name}.bias": rand(dim)}
+
+    return {**norm("norm1"), **norm("norm2"), f"{prefix}attn.qkv.weight": rand(3 * dim, dim),
+            f"{prefix}attn.q_bias": rand(dim), f"{prefix}attn.v_bias": rand(dim),
+            f"{prefix}attn.proj.weight": rand(dim, dim), f"{prefix}attn.proj.bias": rand(dim),
+            f"{prefix}mlp.fc1.weight": rand(4 * dim, dim), f"{prefix}mlp.fc1.bias": rand(4 * dim),
+            f"{prefix}mlp.fc2.weight": rand(dim, 4 * dim), f"{prefix}mlp.fc2.bias": rand(dim)}  # fmt: skip
+
+
+def random_mcg_state(pretraining: bool, num_classes: int = 3, seed: int = 0) -> dict[str, Tensor]:
+    """Random weights in MCG-NJU's layout at a released width (ViT-S's 384, decoder 192, so the heads are inferred)
+    with one block each, tubelet 2 × 16 × 16."""
+    gen = torch.Generator().manual_seed(seed)
+    dim, decoder = 384, 192
+    enc = "encoder." if pretraining else ""
+    state = {f"{enc}patch_embed.proj.weight": torch.randn((dim, 3, 2, 16, 16), generator=gen) * 0.02,
+             f"{enc}patch_embed.proj.bias": torch.zeros(dim), **_block(f"{enc}blocks.0.", dim, gen)}  # fmt: skip
+    if pretraining:
+        state |= {"encoder.norm.weight": torch.ones(dim), "encoder.norm.bias": torch.zeros(dim),
+                  "encoder_to_decoder.weight": torch.randn((decoder, dim), generator=gen) * 0.02,
+                  "mask_token": torch.randn((1, 1, decoder), generator=gen) * 0.02,
+                  **_block("decoder.blocks.0.", decoder, gen), "decoder.norm.weight": torch.ones(decoder),
+                  "decoder.norm.bias": torch.zeros(decoder),
+                  "decoder.head.weight": torch.randn((2 * 16 * 16 * 3, decoder), generator=gen) * 0.02,
+                  "decoder.head.bias": torch.zeros(2 * 16 * 16 * 3)}  # fmt: skip
+    else:
+        state |= {"fc_norm.weight": torch.ones(dim), "fc_norm.bias": torch.zeros(dim),
+                  "head.weight": torch.randn((num_classes, dim), generator=gen) * 0.02,
+                  "head.bias": torch.zeros(num_classes)}  # fmt: skip
+    return state
+
+
 def lfq_clip(hf_input: Tensor) -> Tensor:
     """The lfq-kit clip ``(B, C, T, H, W)`` in ``[−1, 1]`` whose ImageNet-normalized pixels are ``hf_input``
     ``(B, T, C, H, W)`` (computed in float64, returned in float32)."""

@@ -8,6 +8,10 @@ Sources (the user downloads them; see docs/pretrained.md):
   (``VideoMAEForPreTraining``, e.g. ``MCG-NJU/videomae-base``; ``VideoMAEForVideoClassification``, e.g.
   ``MCG-NJU/videomae-base-finetuned-kinetics``).
 
+Files are read without running code from them (``torch.load(weights_only=True)`` or safetensors); the one object
+besides tensors that MCG-NJU's ``utils.save_model`` stores, the run's ``argparse.Namespace`` (``"args"``), is
+allowed: unpickling it only sets attributes.
+
 Outputs (Lightning checkpoints whose hyper-parameters rebuild the model, ``load_from_checkpoint(path)``):
 
 - pretraining → :class:`~lfq_kit.models.VideoMAEPretraining` (``target: pixels``): encoder, decoder, mask token
@@ -25,6 +29,7 @@ transformers ``layer_norm_eps`` in the layers, 1e-5 in ``decoder.norm`` and ``fc
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -193,7 +198,9 @@ def load_videomae(source: str | os.PathLike, *, trust_pickle: bool = False, num_
     else:
         if not path.exists():
             raise FileNotFoundError(f"VideoMAE checkpoint {str(path)!r} not found")
-        state = _strip_module_prefix(tensor_state(read_checkpoint_file(path, trust_pickle=trust_pickle), path))
+        with torch.serialization.safe_globals([argparse.Namespace]):  # MCG-NJU's files hold their run's arguments
+            loaded = read_checkpoint_file(path, trust_pickle=trust_pickle)
+        state = _strip_module_prefix(tensor_state(loaded, path))
         kind = _detect(state, path)
         pretraining = kind == "mcg-pretrain"
         what = f"MCG-NJU VideoMAE {'pretraining' if pretraining else 'fine-tuned'} .pth"
@@ -214,7 +221,12 @@ def load_videomae(source: str | os.PathLike, *, trust_pickle: bool = False, num_
         arch.notes.append("no q/v biases in the file: qkv.bias = 0")
     module = _build(arch, pretraining, tensors)
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    check_key_layout(weights, expected, tensors, f"{what} ({_describe(arch)})")
+    try:
+        check_key_layout(weights, expected, tensors, f"{what} ({_describe(arch)})")
+    except LayoutError as err:
+        if path.is_dir():  # the architecture came from config.json: say so
+            raise LayoutError(f"{err}; the architecture was read from {str(path / 'config.json')!r}") from None
+        raise
     enc = "encoder." if pretraining else "backbone."
     weight, bias = fold_input_normalization(tensors[f"{enc}patch_embed.proj.weight"].double(),
                                             tensors[f"{enc}patch_embed.proj.bias"].double())  # fmt: skip
