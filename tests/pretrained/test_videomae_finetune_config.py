@@ -9,7 +9,8 @@ import lightning as L
 import pytest
 import torch
 import yaml
-from tiny_videomae import CHAIN_OVERRIDES, build_tiny_kinetics, build_tiny_videomae_base
+from tiny_videomae import (CHAIN_OVERRIDES, CLASSIFICATION, build_tiny_kinetics, build_tiny_videomae_base,
+                           write_transformers_folder)  # fmt: skip
 
 from lfq_kit.backbones import VideoViTB, VideoViTL, VideoViTS
 from lfq_kit.cli import LfqKitCLI
@@ -87,3 +88,19 @@ def test_the_kinetics_config_fine_tunes_a_converted_checkpoint_and_tests_5x3_vie
     scores = model.test_scores
     assert scores.videos.tolist() == [0, 1, 2] and scores.views.tolist() == [15, 15, 15]  # 5 clips x 3 crops each
     assert json.loads(json.dumps(float(cli.trainer.callback_metrics["test/top1"]))) <= 100
+
+
+def test_a_converted_fine_tuned_classifier_is_tested_with_the_kinetics_config(tmp_path, monkeypatch, kinetics_root):
+    """`lfq-kit test --ckpt_path <converted fine-tuned file>`: the official classifier evaluated as it is."""
+    monkeypatch.chdir(tmp_path)
+    source = write_transformers_folder(tmp_path / "videomae-base-finetuned-kinetics", CLASSIFICATION)
+    converted = convert_videomae(source, tmp_path / "k400.ckpt").output
+    reference = VideoClassifier.load_from_checkpoint(converted).state_dict()
+    sizes = [a.replace("[16, 32, 32]", "[4, 32, 32]") for a in CHAIN_OVERRIDES]
+    cli = LfqKitCLI(args=["-c", str(KINETICS), "--model.init_args.pretrained=null", "--model.init_args.num_classes=5",
+                          "--data.init_args.frames_per_clip=4", f"--data.init_args.root={kinetics_root}", *sizes,
+                          "--trainer.logger=false", "--trainer.enable_progress_bar=false"], run=False)  # fmt: skip
+    cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=str(converted))
+    state = cli.model.state_dict()
+    assert state.keys() == reference.keys() and all(torch.equal(state[k], reference[k]) for k in state)
+    assert cli.model.test_scores.views.tolist() == [15, 15, 15]
