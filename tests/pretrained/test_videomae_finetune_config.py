@@ -38,9 +38,9 @@ def test_the_architecture_configs_are_mcg_njus_encoders(name, cls, size, kinetic
     assert (args["dim"], args["depth"], args["num_heads"]) == size
     assert (args["clip_size"], args["tubelet_size"], args["patch_size"], args["position"]) == ([16, 224, 224], 2, 16,
                                                                                               "sincos")  # fmt: skip
-    cli = LfqKitCLI(args=["-c", str(KINETICS), f"--model.init_args.backbone={path}", "--model.init_args.pretrained=null",
-                          "--model.init_args.backbone.init_args.depth=1",  # depth 1: seconds, not minutes
-                          f"--data.init_args.root={kinetics_root}"], run=False)  # fmt: skip
+    cli = LfqKitCLI(args=["-c", str(KINETICS), f"--model.init_args.backbone={path}",
+                          "--model.init_args.pretrained=null", f"--data.init_args.root={kinetics_root}",
+                          "--model.init_args.backbone.init_args.depth=1"], run=False)  # depth 1: seconds, not minutes
     backbone = cli.model.backbone
     assert type(backbone) is cls and (backbone.dim, backbone.blocks[0].attn.num_heads) == (size[0], size[2])
     assert backbone.grid == (8, 14, 14) and isinstance(backbone.norm, torch.nn.Identity)

@@ -39,7 +39,7 @@ def _convert(tmp_path, name: str, layout: str, **mcg_args):
 
 @pytest.mark.parametrize("layout", ["transformers", "mcg-nju"])
 def test_pretraining_outputs_equal_the_reference(tmp_path, layout):
-    tensors, meta = fixture(PRETRAINING)
+    tensors, _ = fixture(PRETRAINING)
     result = _convert(tmp_path, PRETRAINING, layout, num_heads=4, decoder_heads=2, clip_size=(16, 32, 32))
     blocks = 4  # 2 encoder + 2 decoder; MCG-NJU holds each block's q, k, v weights as one qkv tensor
     merged = 2 * blocks if layout == "mcg-nju" else 0
