@@ -173,3 +173,26 @@ def test_a_transformers_weights_file_alone_asks_for_its_folder(tmp_path):
     _refused(tmp_path, folder / "pytorch_model.bin", r"transformers VideoMAE weights .*with their config\.json")
     (folder / "config.json").unlink()
     _refused(tmp_path, folder, r"a folder without config\.json")
+
+
+def test_a_stored_position_table_is_recognized_or_loaded(tmp_path):
+    from lfq_kit.backbones.sincos import sinusoid_table
+
+    state = random_mcg_state(pretraining=False)
+    state["pos_embed"] = sinusoid_table(8 * 14 * 14, 384)  # VideoMAE's fixed table: nothing to load
+    torch.save({"model": state}, tmp_path / "fixed.pth")
+    model = VideoClassifier.load_from_checkpoint(convert_videomae(tmp_path / "fixed.pth", tmp_path / "a.ckpt").output)
+    assert "backbone.pos_embed" not in model.state_dict()  # the fixed table is a buffer, not a weight
+    state["pos_embed"] = torch.randn(1, 8 * 14 * 14, 384) * 0.02  # a learned one is kept
+    torch.save({"model": state}, tmp_path / "learned.pth")
+    result = convert_videomae(tmp_path / "learned.pth", tmp_path / "b.ckpt")
+    model = VideoClassifier.load_from_checkpoint(result.output)
+    assert isinstance(model.backbone.pos_embed, torch.nn.Parameter)
+    assert torch.equal(model.backbone.pos_embed, state["pos_embed"]) and "learned position" in result.source_format
+
+
+def test_arguments_that_contradict_config_json_are_refused(tmp_path):
+    folder = write_transformers_folder(tmp_path / "hf", CLASSIFICATION)
+    with pytest.raises(LayoutError, match=r"config\.json' disagrees with the arguments: num_heads 16 vs 4"):
+        convert_videomae(folder, tmp_path / "out.ckpt", num_heads=16)
+    assert not (tmp_path / "out.ckpt").exists()

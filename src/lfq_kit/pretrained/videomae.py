@@ -34,7 +34,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -161,6 +161,46 @@ def _check(module: torch.nn.Module, pretraining: bool) -> str:
     return line
 
 
+class _Source(NamedTuple):
+    """A VideoMAE source read: its state dict (source names), layout, description, the file the tensors came from,
+    the architecture when a config gives it (else None) and whether that config says the blocks have q/v biases."""
+
+    state: dict[str, Tensor]
+    kind: LayoutKind
+    what: str
+    weights: Path
+    arch: VideoMAEArchitecture | None
+    qv_bias: bool | None
+
+
+def _read_folder(path: Path, trust_pickle: bool, overrides: dict[str, Any]) -> _Source:
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise LayoutError(f"{str(path)!r} is a folder without config.json (a transformers VideoMAE folder has one)")
+    state, weights = _read_transformers_folder(path, trust_pickle)
+    pretraining = "encoder_to_decoder.weight" in state
+    arch, config = architecture_from_config(config_path, pretraining)
+    clash = [f"{k} {v} vs {getattr(arch, k)}" for k, v in overrides.items() if v is not None and v != getattr(arch, k)]
+    if clash:
+        raise LayoutError(f"{str(config_path)!r} disagrees with the arguments: {', '.join(clash)}")
+    if not pretraining and not arch.num_classes:  # no id2label: the classifier's rows
+        arch.num_classes = int(state["classifier.weight"].shape[0]) if "classifier.weight" in state else 0
+    what = f"transformers {'VideoMAEForPreTraining' if pretraining else 'VideoMAEForVideoClassification'}"
+    kind: LayoutKind = "hf-pretrain" if pretraining else "hf-finetune"
+    return _Source(state, kind, what, weights, arch, bool(config.get("qv_bias", config.get("qkv_bias", True))))
+
+
+def _read_pth(path: Path, trust_pickle: bool) -> _Source:
+    if not path.exists():
+        raise FileNotFoundError(f"VideoMAE checkpoint {str(path)!r} not found")
+    with torch.serialization.safe_globals([argparse.Namespace]):  # MCG-NJU's files hold their run's arguments
+        loaded = read_checkpoint_file(path, trust_pickle=trust_pickle)
+    state = _strip_module_prefix(tensor_state(loaded, path))
+    kind = _detect(state, path)
+    what = f"MCG-NJU VideoMAE {'pretraining' if kind == 'mcg-pretrain' else 'fine-tuned'} .pth"
+    return _Source(state, kind, what, path, None, None)
+
+
 def load_videomae(source: str | os.PathLike, *, trust_pickle: bool = False, num_heads: int | None = None,
                   decoder_heads: int | None = None, clip_size: tuple[int, int, int] | None = None,
                   ) -> tuple[torch.nn.Module, str, int]:  # fmt: skip
@@ -179,52 +219,27 @@ def load_videomae(source: str | os.PathLike, *, trust_pickle: bool = False, num_
             the file), a config.json that disagrees with the weights, a truncated file, non-finite outputs.
     """
     path = Path(source)
-    if path.is_dir():
-        config_path = path / "config.json"
-        if not config_path.is_file():
-            raise LayoutError(f"{str(path)!r} is a folder without config.json (a transformers VideoMAE folder has one)")
-        state, weights = _read_transformers_folder(path, trust_pickle)
-        pretraining = "encoder_to_decoder.weight" in state
-        kind: LayoutKind = "hf-pretrain" if pretraining else "hf-finetune"
-        arch, config = architecture_from_config(config_path, pretraining)
-        given = {"num_heads": (num_heads, arch.num_heads), "decoder_heads": (decoder_heads, arch.decoder_heads),
-                 "clip_size": (tuple(clip_size) if clip_size else None, arch.clip_size)}  # fmt: skip
-        clash = [f"{k} {a} vs {b}" for k, (a, b) in given.items() if a is not None and a != b]
-        if clash:
-            raise LayoutError(f"{str(config_path)!r} disagrees with the arguments: {', '.join(clash)}")
-        what = f"transformers {'VideoMAEForPreTraining' if pretraining else 'VideoMAEForVideoClassification'}"
-        where = f"{str(weights)!r} with the architecture of {str(config_path)!r}"
-        qv_bias = bool(config.get("qv_bias", config.get("qkv_bias", True)))
-    else:
-        if not path.exists():
-            raise FileNotFoundError(f"VideoMAE checkpoint {str(path)!r} not found")
-        with torch.serialization.safe_globals([argparse.Namespace]):  # MCG-NJU's files hold their run's arguments
-            loaded = read_checkpoint_file(path, trust_pickle=trust_pickle)
-        state = _strip_module_prefix(tensor_state(loaded, path))
-        kind = _detect(state, path)
-        pretraining = kind == "mcg-pretrain"
-        what = f"MCG-NJU VideoMAE {'pretraining' if pretraining else 'fine-tuned'} .pth"
-        where, weights, qv_bias = repr(str(path)), path, None
-    renamed = rename_videomae_keys(state, kind)
+    overrides = {"num_heads": num_heads, "decoder_heads": decoder_heads,
+                 "clip_size": tuple(clip_size) if clip_size else None}  # fmt: skip
+    src = _read_folder(path, trust_pickle, overrides) if path.is_dir() else _read_pth(path, trust_pickle)
+    pretraining = src.kind.endswith("pretrain")
+    renamed = rename_videomae_keys(src.state, src.kind)
     if renamed.unmatched or renamed.missing:
-        parts = [f"keys of no {what} layout: {', '.join(renamed.unmatched)}"] if renamed.unmatched else []
+        parts = [f"keys of no {src.what} layout: {', '.join(renamed.unmatched)}"] if renamed.unmatched else []
         parts += [f"missing: {', '.join(renamed.missing)}"] if renamed.missing else []
-        raise LayoutError(f"{where} does not match the {what} layout; " + "; ".join(parts))
+        raise LayoutError(f"{str(src.weights)!r} does not match the {src.what} layout; " + "; ".join(parts))
     tensors = {k: v.float() for k, v in renamed.tensors.items()}
-    if kind.startswith("mcg"):
-        arch = architecture_from_shapes(tensors, path, pretraining, num_heads, decoder_heads, clip_size)
-    elif not pretraining:
-        arch.num_classes = len(config.get("id2label") or {}) or int(tensors.get("head.weight", torch.zeros(2)).shape[0])
-    if not any(k.endswith("attn.qkv.bias") for k in tensors) and qv_bias is not True:
+    arch = src.arch or architecture_from_shapes(tensors, path, pretraining, num_heads, decoder_heads, clip_size)
+    if not any(k.endswith("attn.qkv.bias") for k in tensors) and src.qv_bias is not True:
         qkv_weights = [k for k in tensors if k.endswith(".qkv.weight")]
         tensors.update({k.replace(".qkv.weight", ".qkv.bias"): torch.zeros(tensors[k].shape[0]) for k in qkv_weights})
         arch.notes.append("no q/v biases in the file: qkv.bias = 0")
     module = _build(arch, pretraining, tensors)
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     try:
-        check_key_layout(weights, expected, tensors, f"{what} ({_describe(arch)})")
+        check_key_layout(src.weights, expected, tensors, f"{src.what} ({_describe(arch)})")
     except LayoutError as err:
-        if path.is_dir():  # the architecture came from config.json: say so
+        if src.arch is not None:  # the architecture came from config.json: say so
             raise LayoutError(f"{err}; the architecture was read from {str(path / 'config.json')!r}") from None
         raise
     enc = "encoder." if pretraining else "backbone."
@@ -233,7 +248,7 @@ def load_videomae(source: str | os.PathLike, *, trust_pickle: bool = False, num_
     tensors[f"{enc}patch_embed.proj.weight"], tensors[f"{enc}patch_embed.proj.bias"] = weight.float(), bias.float()
     module.load_state_dict(tensors, strict=True)
     notes = f"; not in the file: {', '.join(arch.notes)}" if arch.notes else ""
-    return module, f"{what}, {_describe(arch)}{notes}", renamed.used
+    return module, f"{src.what}, {_describe(arch)}{notes}", renamed.used
 
 
 def _describe(arch: VideoMAEArchitecture) -> str:

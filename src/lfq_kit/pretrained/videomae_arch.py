@@ -160,6 +160,7 @@ def architecture_from_config(config_path: Path, pretraining: bool) -> tuple[Vide
                 raise LayoutError(f"{str(config_path)!r}: decoder_intermediate_size must be 4 x decoder_hidden_size")
         else:
             arch.fc_norm_eps = 1e-5  # VideoMAEForVideoClassification's fc_norm: nn.LayerNorm default
+            arch.num_classes = len(config.get("id2label") or {})  # 0: none listed, the weights tell
     except KeyError as err:
         raise LayoutError(f"{str(config_path)!r} lacks the VideoMAE config field {err.args[0]!r}") from err
     return arch, config
