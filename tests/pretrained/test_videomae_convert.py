@@ -196,3 +196,22 @@ def test_arguments_that_contradict_config_json_are_refused(tmp_path):
     with pytest.raises(LayoutError, match=r"config\.json' disagrees with the arguments: num_heads 16 vs 4"):
         convert_videomae(folder, tmp_path / "out.ckpt", num_heads=16)
     assert not (tmp_path / "out.ckpt").exists()
+
+
+def test_pretraining_continues_from_a_converted_checkpoint(tmp_path):
+    """`VideoMAEPretraining(pretrained: X)` (what a config names) starts from every converted tensor and trains."""
+    converted = convert_videomae(write_transformers_folder(tmp_path / "hf", PRETRAINING), tmp_path / "x.ckpt").output
+    reference = VideoMAEPretraining.load_from_checkpoint(converted).state_dict()
+    encoder = VideoViT((16, 32, 32), 2, 8, dim=64, depth=2, num_heads=4, norm_eps=1e-12)
+    model = VideoMAEPretraining(encoder, "pixels", decoder_dim=32, decoder_depth=2, decoder_heads=2,
+                                decoder_norm_eps=1e-12, decoder_final_norm_eps=1e-5, pretrained=str(converted))  # fmt: skip
+    model.setup("fit")
+    state = model.state_dict()
+    assert sorted(model.loaded_keys) == sorted(state) == sorted(reference)
+    assert all(torch.equal(state[k], reference[k]) for k in state)
+    optimizer = model.configure_optimizers()["optimizer"]
+    video = torch.rand((2, 3, 16, 32, 32), generator=torch.Generator().manual_seed(0)) * 2 - 1
+    loss = model.training_step({"video": video}, 0)
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss) and not torch.equal(model.decoder.mask_token, reference["decoder.mask_token"])

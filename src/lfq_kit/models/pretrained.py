@@ -62,7 +62,8 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path, prefix: str = "
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained checkpoint {str(path)!r} not found (a VideoMAEPretraining run writes it, "
-                                "e.g. `lfq-kit fit --config configs/quickstart_videomae.yaml`)")  # fmt: skip
+                                "e.g. `lfq-kit fit --config configs/quickstart_videomae.yaml`, and `lfq-kit convert "
+                                "videomae` from VideoMAE's released weights)")  # fmt: skip
     checkpoint = _read(path)
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
@@ -80,7 +81,7 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path, prefix: str = "
     if missing or unexpected or shapes:
         parts = [f"{name}: {', '.join(keys)}" for name, keys in
                  (("missing", missing), ("unexpected", unexpected), ("shape (checkpoint vs model)", shapes)) if keys]
-        raise ValueError(f"the backbone does not match {str(path)!r} under prefix {prefix!r}; " + "; ".join(parts)
+        raise ValueError(f"the {type(backbone).__name__} does not match {str(path)!r} under prefix {prefix!r}; " + "; ".join(parts)
                          + "; name keys to leave out in `skip_keys`")  # fmt: skip
     load = {k: v for k, v in theirs.items() if k in mine and not _skipped(k, skip)}
     backbone.load_state_dict(load, strict=False)

@@ -15,7 +15,8 @@ allowed: unpickling it only sets attributes.
 Outputs (Lightning checkpoints whose hyper-parameters rebuild the model, ``load_from_checkpoint(path)``):
 
 - pretraining → :class:`~lfq_kit.models.VideoMAEPretraining` (``target: pixels``): encoder, decoder, mask token
-  and pixel head, from which pretraining continues; ``VideoClassifier(pretrained: X)`` takes its ``encoder.*``.
+  and pixel head, from which pretraining continues (``VideoMAEPretraining(pretrained: X)``);
+  ``VideoClassifier(pretrained: X)`` takes its ``encoder.*``.
 - fine-tuned → :class:`~lfq_kit.models.VideoClassifier` with ``pooling: fc_norm`` and a backbone without final
   norm: ``load_from_checkpoint`` gives the classifier; ``pretrained: X`` with ``pretrained_prefix: backbone.``
   its backbone.
