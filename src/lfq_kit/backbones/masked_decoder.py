@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import torch
 from timm.layers import trunc_normal_
-from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 
 from .sincos import sinusoid_table
+from .transformer import transformer_blocks
 
 __all__ = ["VIDEOMAE_DECODERS", "MaskedDecoder", "videomae_decoder_size"]
 
@@ -44,10 +44,13 @@ class MaskedDecoder(nn.Module):
         dim, depth, num_heads: decoder width, blocks and heads (VideoMAE: 4 blocks; width and heads by encoder,
             :func:`videomae_decoder_size`: 192 × 3 for ViT-S, 384 × 6 for ViT-B).
         mlp_ratio: MLP expansion.
+        norm_eps: epsilon of the blocks' LayerNorms (PyTorch's 1e-5; MCG-NJU ``modeling_pretrain.py`` 1e-6;
+            transformers ``VideoMAEDecoder`` its ``layer_norm_eps``, 1e-12).
+        final_norm_eps: epsilon of the final LayerNorm (None: ``norm_eps``; transformers' ``decoder.norm``: 1e-5).
     """
 
     def __init__(self, num_tokens: int, encoder_dim: int, dim: int = 384, depth: int = 4, num_heads: int = 6,
-                 mlp_ratio: float = 4.0) -> None:  # fmt: skip
+                 mlp_ratio: float = 4.0, norm_eps: float = 1e-5, final_norm_eps: float | None = None) -> None:
         super().__init__()
         if min(dim, depth, num_heads) < 1 or dim % num_heads:
             raise ValueError(f"decoder needs dim, depth, num_heads >= 1 and dim % num_heads == 0, got {dim}, {depth}, "
@@ -56,8 +59,8 @@ class MaskedDecoder(nn.Module):
         self.proj = nn.Linear(encoder_dim, dim, bias=False)
         self.mask_token = nn.Parameter(trunc_normal_(torch.zeros(1, 1, dim), std=0.02))
         self.register_buffer("pos_embed", sinusoid_table(num_tokens, dim), persistent=False)
-        self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_ratio, qkv_bias=True) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim)
+        self.blocks = transformer_blocks(dim, depth, num_heads, mlp_ratio, 0.0, 0.0, 0.0, norm_eps)
+        self.norm = nn.LayerNorm(dim, eps=norm_eps if final_norm_eps is None else final_norm_eps)
 
     def forward(self, visible_features: Tensor, visible: Tensor, masked: Tensor) -> Tensor:
         """``visible_features`` ``(B, M, encoder_dim)`` at token indices ``visible`` ``(B, M)``; ``masked``

@@ -12,6 +12,8 @@ with explicit sizes.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
@@ -31,11 +33,16 @@ def _init_weights(module: nn.Module) -> None:
 
 
 def transformer_blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, dropout: float, attn_dropout: float,
-                       drop_path: float) -> nn.ModuleList:  # fmt: skip
-    """``depth`` pre-norm timm ViT blocks (qkv bias), drop-path rate rising linearly from 0 to ``drop_path``."""
+                       drop_path: float, norm_eps: float = 1e-5) -> nn.ModuleList:  # fmt: skip
+    """``depth`` pre-norm timm ViT blocks (qkv bias), drop-path rate rising linearly from 0 to ``drop_path``.
+
+    ``norm_eps``: the LayerNorms' epsilon (PyTorch's 1e-5; MCG-NJU VideoMAE ``modeling_finetune.py`` /
+    ``modeling_pretrain.py`` use 1e-6, transformers ``models/videomae`` its ``layer_norm_eps``, 1e-12)."""
     rates = torch.linspace(0, drop_path, depth).tolist()
+    norm = partial(nn.LayerNorm, eps=norm_eps)
     return nn.ModuleList(
-        Block(dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=dropout, attn_drop=attn_dropout, drop_path=r)
+        Block(dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=dropout, attn_drop=attn_dropout, drop_path=r,
+              norm_layer=norm)
         for r in rates
     )
 

@@ -5,6 +5,11 @@ causal tokenizer's token grid (MAGVIT-v2, arXiv 2310.05737: the first frame is e
 Grid of a ``T × H × W`` clip with tubelet ``t × p × p``: ``(T / t, H / p, W / p)``; with ``first_frame_patch``:
 ``(1 + (T − 1) / t, H / p, W / p)``, e.g. 17 × 128 × 128 with 4 × 8 × 8 → 5 × 16 × 16, the grid of the
 MAGVIT-v2 tokenizer (4× causal temporal, 8× spatial compression).
+
+Weights trained on normalized pixels (VideoMAE: ``(pixel − ImageNet mean) / ImageNet std`` of pixels in
+``[0, 1]``) take lfq-kit's ``[−1, 1]`` clips once :func:`fold_input_normalization` has folded that per-channel
+affine map into the convolution (the kernel equals the stride and there is no padding, so the fold is exact up to
+float rounding); the model itself has a single code path.
 """
 
 from __future__ import annotations
@@ -12,7 +17,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TubeletEmbedding", "tubelet_grid"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "TubeletEmbedding", "fold_input_normalization", "tubelet_grid"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+"""Per-channel (RGB) mean of pixels in ``[0, 1]`` that VideoMAE (MCG-NJU ``datasets.py``, transformers
+``VideoMAEForPreTraining``) subtracts before the tubelet embedding."""
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""Per-channel (RGB) standard deviation VideoMAE divides by after subtracting :data:`IMAGENET_MEAN`."""
 
 
 def tubelet_grid(clip_size: tuple[int, int, int], tubelet_size: int, patch_size: int,
@@ -30,6 +41,34 @@ def tubelet_grid(clip_size: tuple[int, int, int], tubelet_size: int, patch_size:
     if h < 1 or w < 1 or h % patch_size or w % patch_size:
         raise ValueError(f"clip height and width {h} x {w} must be positive multiples of patch_size={patch_size}")
     return (frames // tubelet_size + (1 if first_frame_patch else 0), h // patch_size, w // patch_size)
+
+
+def fold_input_normalization(weight: Tensor, bias: Tensor, mean: tuple[float, ...] = IMAGENET_MEAN,
+                             std: tuple[float, ...] = IMAGENET_STD) -> tuple[Tensor, Tensor]:
+    """Fold ``n = ((x + 1) / 2 − mean) / std`` into a stride-equals-kernel convolution, so that the new one applied
+    to ``x`` in ``[−1, 1]`` gives what the old one gives on ``n``.
+
+    With ``a_c = 1 / (2 std_c)`` and ``b_c = (1 − 2 mean_c) / (2 std_c)``: ``n_c = a_c x_c + b_c``, hence
+    ``W'[o, c] = a_c W[o, c]`` and ``bias'[o] = bias[o] + Σ_{c, k} W[o, c, k] b_c``. Computed in float64, returned
+    in the input dtype.
+
+    Args:
+        weight: ``(dim, C, t, p, p)`` convolution weight; bias: ``(dim,)``.
+        mean, std: per-channel statistics of pixels in ``[0, 1]`` (``C`` values each).
+
+    Raises:
+        ValueError: ``mean`` / ``std`` not ``C`` values, or a non-positive ``std``.
+    """
+    c = weight.shape[1]
+    if len(mean) != c or len(std) != c or min(std) <= 0:
+        raise ValueError(f"need {c} means and {c} positive stds, got mean {mean}, std {std}")
+    w = weight.double()
+    s = torch.tensor(std, dtype=torch.float64)
+    m = torch.tensor(mean, dtype=torch.float64)
+    scale = (0.5 / s).view(1, c, *([1] * (w.ndim - 2)))
+    shift = (1 - 2 * m) / (2 * s)
+    new_bias = bias.double() + (w.flatten(2).sum(-1) * shift).sum(-1)
+    return (w * scale).to(weight.dtype), new_bias.to(bias.dtype)
 
 
 class TubeletEmbedding(nn.Module):

@@ -1,6 +1,7 @@
 """The video ViT of VideoMAE-style pretraining and action recognition (VideoMAE, arXiv 2203.12602; ViT, arXiv
 2010.11929): tubelet embedding, fixed sinusoidal or learned position embeddings, pre-norm timm blocks with drop
-path, and a final LayerNorm. :meth:`VideoViT.forward` encodes every token or only a given subset (the visible
+path, and a final LayerNorm (or none: VideoMAE's fine-tuned models pool un-normalized tokens, see
+``final_norm``). :meth:`VideoViT.forward` encodes every token or only a given subset (the visible
 tokens of masked pretraining), so the encoder's cost scales with the tokens it sees.
 
 Presets: :class:`VideoViTS` (12 × 384, 6 heads), :class:`VideoViTB` (12 × 768, 12 heads; VideoMAE's ViT-B),
@@ -56,6 +57,11 @@ class VideoViT(nn.Module):
         dropout, attn_dropout: dropout after projections and on attention weights.
         position: ``"sincos"`` (fixed table, VideoMAE) or ``"learned"`` (trunc-normal, std 0.02).
         activation_checkpointing: recompute each block in backward.
+        norm_eps: epsilon of every LayerNorm (PyTorch's 1e-5; MCG-NJU VideoMAE ``modeling_pretrain.py`` /
+            ``modeling_finetune.py``: 1e-6; transformers ``models/videomae``: ``layer_norm_eps``, 1e-12).
+        final_norm: end with a LayerNorm over every token (``norm.*``). VideoMAE's fine-tuned classifiers have
+            none (``use_mean_pooling``: ``norm = Identity``, then ``fc_norm`` after pooling, see
+            :class:`lfq_kit.models.VideoClassifier` ``pooling: fc_norm``); then the model has no ``norm.*`` keys.
 
     Attributes:
         grid: ``(T', H', W')``; num_tokens: ``N``; dim, depth.
@@ -81,6 +87,8 @@ class VideoViT(nn.Module):
         attn_dropout: float = 0.0,
         position: PositionKind = "sincos",
         activation_checkpointing: bool = False,
+        norm_eps: float = 1e-5,
+        final_norm: bool = True,
     ) -> None:
         super().__init__()
         if min(dim, depth, num_heads) < 1 or dim % num_heads:
@@ -99,8 +107,8 @@ class VideoViT(nn.Module):
             self.register_buffer("pos_embed", sinusoid_table(self.num_tokens, dim), persistent=False)
         else:
             self.pos_embed = nn.Parameter(trunc_normal_(torch.zeros(1, self.num_tokens, dim), std=0.02))
-        self.blocks = transformer_blocks(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path)
-        self.norm = nn.LayerNorm(dim)
+        self.blocks = transformer_blocks(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path, norm_eps)
+        self.norm = nn.LayerNorm(dim, eps=norm_eps) if final_norm else nn.Identity()
         self.apply(_init_weights)
 
     def layer_id(self, name: str) -> int:
@@ -140,9 +148,11 @@ class VideoViTTiny(VideoViT):
                  first_frame_patch: bool = False, in_channels: int = 3, dim: int = 128, depth: int = 4,
                  num_heads: int = 4, mlp_ratio: float = 4.0, drop_path: float = 0.0, dropout: float = 0.0,
                  attn_dropout: float = 0.0, position: PositionKind = "sincos",
-                 activation_checkpointing: bool = False) -> None:  # fmt: skip
+                 activation_checkpointing: bool = False, norm_eps: float = 1e-5,
+                 final_norm: bool = True) -> None:  # fmt: skip
         super().__init__(clip_size, tubelet_size, patch_size, first_frame_patch, in_channels, dim, depth, num_heads,
-                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing)
+                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing, norm_eps,
+                         final_norm)
 
 
 @BACKBONES.register
@@ -153,9 +163,11 @@ class VideoViTS(VideoViT):
                  first_frame_patch: bool = False, in_channels: int = 3, dim: int = 384, depth: int = 12,
                  num_heads: int = 6, mlp_ratio: float = 4.0, drop_path: float = 0.0, dropout: float = 0.0,
                  attn_dropout: float = 0.0, position: PositionKind = "sincos",
-                 activation_checkpointing: bool = False) -> None:  # fmt: skip
+                 activation_checkpointing: bool = False, norm_eps: float = 1e-5,
+                 final_norm: bool = True) -> None:  # fmt: skip
         super().__init__(clip_size, tubelet_size, patch_size, first_frame_patch, in_channels, dim, depth, num_heads,
-                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing)
+                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing, norm_eps,
+                         final_norm)
 
 
 @BACKBONES.register
@@ -166,9 +178,11 @@ class VideoViTB(VideoViT):
                  first_frame_patch: bool = False, in_channels: int = 3, dim: int = 768, depth: int = 12,
                  num_heads: int = 12, mlp_ratio: float = 4.0, drop_path: float = 0.0, dropout: float = 0.0,
                  attn_dropout: float = 0.0, position: PositionKind = "sincos",
-                 activation_checkpointing: bool = False) -> None:  # fmt: skip
+                 activation_checkpointing: bool = False, norm_eps: float = 1e-5,
+                 final_norm: bool = True) -> None:  # fmt: skip
         super().__init__(clip_size, tubelet_size, patch_size, first_frame_patch, in_channels, dim, depth, num_heads,
-                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing)
+                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing, norm_eps,
+                         final_norm)
 
 
 @BACKBONES.register
@@ -179,6 +193,8 @@ class VideoViTL(VideoViT):
                  first_frame_patch: bool = False, in_channels: int = 3, dim: int = 1024, depth: int = 24,
                  num_heads: int = 16, mlp_ratio: float = 4.0, drop_path: float = 0.0, dropout: float = 0.0,
                  attn_dropout: float = 0.0, position: PositionKind = "sincos",
-                 activation_checkpointing: bool = False) -> None:  # fmt: skip
+                 activation_checkpointing: bool = False, norm_eps: float = 1e-5,
+                 final_norm: bool = True) -> None:  # fmt: skip
         super().__init__(clip_size, tubelet_size, patch_size, first_frame_patch, in_channels, dim, depth, num_heads,
-                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing)
+                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing, norm_eps,
+                         final_norm)

@@ -5,12 +5,19 @@ Keys are taken from the checkpoint's ``state_dict`` under a prefix (``encoder.``
 :class:`~lfq_kit.models.VideoMAEPretraining` checkpoint, ``backbone.`` for a classifier's), and must match the
 backbone's exactly: a missing key, an unexpected key or a shape mismatch is an error listing every one, unless the
 key matches one of the user's ``skip_keys`` (shell patterns, e.g. ``pos_embed`` to re-learn position embeddings).
+
+The file is read with ``torch.load(weights_only=True)``: PyTorch's restricted unpickler builds tensors, containers
+and plain values only, so a checkpoint never runs code when it is loaded. lfq-kit's checkpoints need nothing more
+(their hyper-parameters are plain values, :func:`lfq_kit.models.hparams.save_init_config`), nor do the files
+``lfq-kit convert`` writes from public checkpoints.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import pickle
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,23 +29,42 @@ def _skipped(key: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(key, p) for p in patterns)
 
 
+def _read(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        try:
+            needs = ", ".join(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+        except Exception:  # noqa: BLE001 (only the message's detail)
+            needs = ""
+        names = f" ({needs})" if needs else ""
+        raise ValueError(
+            f"{str(path)!r} holds pickled objects besides tensors and plain values{names}; it is not read, since "
+            "loading it would run code from the file (lfq-kit's checkpoints and `lfq-kit convert`'s outputs need none)"
+        ) from err
+    except (RuntimeError, EOFError, OSError) as err:
+        raise ValueError(f"{str(path)!r} is not a readable PyTorch checkpoint (truncated?): {err}") from err
+
+
 def load_backbone_weights(backbone: nn.Module, path: str | Path, prefix: str = "encoder.",
                           skip_keys: list[str] | None = None) -> list[str]:  # fmt: skip
     """Copy the tensors under ``prefix`` of checkpoint ``path`` into ``backbone``; returns the loaded key names.
 
-    The file is read with ``torch.load(weights_only=False)`` (Lightning checkpoints hold their config): load only
-    checkpoints you trust.
+    The file is read with ``torch.load(weights_only=True)`` (no code from the file runs).
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: no ``state_dict`` or no key under ``prefix``; missing / unexpected / mis-shaped keys that no
+        ValueError: a file that is truncated or holds pickled objects besides tensors and plain values; no
+            ``state_dict`` or no key under ``prefix``; missing / unexpected / mis-shaped keys that no
             pattern of ``skip_keys`` names (all listed).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained checkpoint {str(path)!r} not found (a VideoMAEPretraining run writes it, "
-                                "e.g. `lfq-kit fit --config configs/quickstart_videomae.yaml`)")  # fmt: skip
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+                                "e.g. `lfq-kit fit --config configs/quickstart_videomae.yaml`, and `lfq-kit convert "
+                                "videomae` from VideoMAE's released weights)")  # fmt: skip
+    checkpoint = _read(path)
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"{str(path)!r} holds no state_dict")
@@ -55,7 +81,7 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path, prefix: str = "
     if missing or unexpected or shapes:
         parts = [f"{name}: {', '.join(keys)}" for name, keys in
                  (("missing", missing), ("unexpected", unexpected), ("shape (checkpoint vs model)", shapes)) if keys]
-        raise ValueError(f"the backbone does not match {str(path)!r} under prefix {prefix!r}; " + "; ".join(parts)
+        raise ValueError(f"the {type(backbone).__name__} does not match {str(path)!r} under prefix {prefix!r}; " + "; ".join(parts)
                          + "; name keys to leave out in `skip_keys`")  # fmt: skip
     load = {k: v for k, v in theirs.items() if k in mine and not _skipped(k, skip)}
     backbone.load_state_dict(load, strict=False)

@@ -1,5 +1,6 @@
 """Action recognition by fine-tuning a pretrained video backbone (VideoMAE, arXiv 2203.12602, Sec. 4; reference
-Sec. 5): mean pooling of the backbone's features and a linear head with dropout, layer-wise lr decay, mixup/CutMix
+Sec. 5): mean pooling of the backbone's features (or VideoMAE's ``fc_norm(mean(tokens))``) and a linear head
+with dropout, layer-wise lr decay, mixup/CutMix
 for video with soft-target cross-entropy and label smoothing, a linear-probe mode, and multi-view testing.
 
 Backbones: a :class:`lfq_kit.backbones.VideoViT` (token features ``(B, N, D)``, averaged over ``N``) or any
@@ -17,7 +18,7 @@ Testing: every batch must carry ``video_index`` and ``view_index`` (the clip dat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -40,7 +41,9 @@ from .video_mixup import VideoMixup, soft_target_cross_entropy
 from .videomae import no_weight_decay, scaled_lr
 from .view_aggregation import VideoScores, aggregate_views
 
-__all__ = ["VideoClassifier"]
+__all__ = ["PoolingKind", "VideoClassifier"]
+
+PoolingKind = Literal["mean", "fc_norm"]
 
 
 def _feature_dim(backbone: nn.Module) -> int:
@@ -65,6 +68,13 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         linear_probe: freeze the backbone (kept in eval mode) and train a BatchNorm (no affine) + linear head,
             MAE's linear probing.
         head_dropout: dropout before the head (VideoMAE: 0.0 on Kinetics, 0.5 on UCF-101).
+        pooling: ``"mean"``: the mean of the backbone's features; ``"fc_norm"``: VideoMAE's, a LayerNorm after the
+            mean (MCG-NJU ``modeling_finetune.py`` ``use_mean_pooling``; transformers ``VideoMAEForVideoClassification``
+            ``fc_norm``), with a backbone built without its final norm (``final_norm: false``); its weights are
+            ``fc_norm.*``.
+        fc_norm_eps: that LayerNorm's epsilon (MCG-NJU 1e-6; transformers 1e-5).
+        init_scale: the head's trunc-normal (std 0.02) weight is multiplied by this at construction (VideoMAE's
+            fine-tuning: 0.001; 1.0 leaves it).
         layer_decay: layer-wise lr decay (0.75; 1.0 disables it), see :mod:`lfq_kit.models.layer_decay`.
         mixup_alpha, cutmix_alpha, mixup_prob, mixup_switch_prob: :class:`~lfq_kit.models.video_mixup.VideoMixup`
             (0.8, 1.0, 1.0, 0.5; alphas 0 disable mixing).
@@ -98,6 +108,9 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         skip_keys: list[str] | None = None,
         linear_probe: bool = False,
         head_dropout: float = 0.0,
+        pooling: PoolingKind = "mean",
+        fc_norm_eps: float = 1e-6,
+        init_scale: float = 1.0,
         layer_decay: float = 0.75,
         mixup_alpha: float = 0.8,
         cutmix_alpha: float = 1.0,
@@ -119,6 +132,8 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         self.val_loss = MeanMetric()
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if pooling not in ("mean", "fc_norm"):
+            raise ValueError(f"pooling must be 'mean' or 'fc_norm', got {pooling!r}")
         dim = _feature_dim(backbone)
         layered = hasattr(backbone, "layer_id") and hasattr(backbone, "depth")
         if layer_decay != 1.0 and not linear_probe and not layered:
@@ -131,9 +146,12 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         if linear_probe:
             backbone.requires_grad_(False)
         self.probe_norm = nn.BatchNorm1d(dim, affine=False) if linear_probe else nn.Identity()
+        self.fc_norm = nn.LayerNorm(dim, eps=fc_norm_eps) if pooling == "fc_norm" else nn.Identity()
         self.dropout = nn.Dropout(head_dropout)
         self.head = nn.Linear(dim, num_classes)
         trunc_normal_(self.head.weight, std=0.02)
+        with torch.no_grad():
+            self.head.weight.mul_(init_scale)
         nn.init.zeros_(self.head.bias)
         self.mixup = VideoMixup(num_classes, mixup_alpha, cutmix_alpha, mixup_prob, mixup_switch_prob, label_smoothing)
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
@@ -172,15 +190,15 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         return self
 
     def features(self, video: Tensor) -> Tensor:
-        """Mean-pooled backbone features ``(B, D)``."""
+        """Mean-pooled backbone features ``(B, D)`` (then ``fc_norm`` with ``pooling: fc_norm``)."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.hparams.linear_probe):
             out = self.backbone(video)
         if out.ndim == 3:
-            return out.mean(1)
+            return self.fc_norm(out.mean(1))
         if out.ndim == 5:
-            return out.mean((2, 3, 4))
+            return self.fc_norm(out.mean((2, 3, 4)))
         if out.ndim == 2:
-            return out
+            return self.fc_norm(out)
         raise ValueError(f"backbone output must be (B, N, D), (B, D, T, H, W) or (B, D), got {tuple(out.shape)}")
 
     def forward(self, video: Tensor) -> Tensor:

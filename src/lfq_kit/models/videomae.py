@@ -19,6 +19,7 @@ linear warm-up then cosine decay (:class:`lfq_kit.models.WarmupCosine`).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import lightning as L
@@ -34,6 +35,7 @@ from .frozen_tokenizer import FrozenTokenizer
 from .hparams import save_init_config
 from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
 from .pixel_targets import normalized_tubelets
+from .pretrained import load_backbone_weights
 from .schedules import WarmupCosine
 from .step_seed import StepSeeded
 from .token_consumer import TokenConsumer
@@ -50,9 +52,18 @@ def scaled_lr(base_lr: float, effective_batch: int) -> float:
     return base_lr * effective_batch / 256
 
 
+_NORM_MODULE = re.compile(r"(^|_)norm\d*$")  # norm, norm1, norm2, fc_norm, probe_norm, decoder.norm
+
+
 def no_weight_decay(name: str, param: nn.Parameter) -> bool:
-    """Biases, norm weights (1-D), position embeddings, mask tokens and token tables get no weight decay."""
-    return param.ndim < 2 or any(key in name for key in ("pos_embed", "mask_token", "tables"))
+    """No weight decay for: every bias (any shape: a ``*.bias`` name), every parameter of a norm layer (its module
+    named ``norm``, ``norm<i>`` or ``*_norm``, any shape), any other 0- or 1-D parameter, position embeddings
+    (``pos_embed``), mask tokens (``mask_token``) and token tables (``tables``); everything else (linear and
+    convolution weights) decays (MCG-NJU VideoMAE ``optim_factory.py``: ``ndim == 1``, ``.bias`` and its skip list)."""
+    module, _, leaf = name.rpartition(".")
+    if param.ndim < 2 or leaf == "bias" or _NORM_MODULE.search(module.rpartition(".")[2]):
+        return True
+    return any(key in name for key in ("pos_embed", "mask_token", "tables"))
 
 
 class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule):
@@ -72,6 +83,15 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         decoder_dim, decoder_depth, decoder_heads: the light decoder: 4 blocks; width and heads None: VideoMAE's
             for the encoder width (ViT-S 192 × 3 heads, ViT-B 384 × 6, ViT-L 512 × 8; others half the encoder
             width), see :func:`lfq_kit.backbones.masked_decoder.videomae_decoder_size`.
+        pretrained: a checkpoint whose weights start this run, all of them (encoder, decoder, mask token, head):
+            e.g. what ``lfq-kit convert videomae`` writes from VideoMAE's released pretraining (docs/pretrained.md),
+            to continue that pretraining. Loaded when ``fit`` sets the model up, with every key matching unless
+            named in ``pretrained_skip_keys`` (shell patterns, e.g. ``head.*`` for token targets); not read when
+            ``--ckpt_path`` resumes a run. None: from scratch.
+        pretrained_skip_keys: see ``pretrained``.
+        decoder_norm_eps, decoder_final_norm_eps: epsilon of the decoder blocks' LayerNorms and of its final one
+            (None: the same), see :class:`~lfq_kit.backbones.masked_decoder.MaskedDecoder` (PyTorch's 1e-5;
+            MCG-NJU VideoMAE 1e-6 for both; transformers 1e-12 and 1e-5).
         base_lr: learning rate per 256 clips of effective batch (1.5e-4).
         lr: an absolute learning rate instead of the scaled ``base_lr`` (None: scaled).
         betas, weight_decay: AdamW's ((0.9, 0.95), 0.05).
@@ -89,8 +109,8 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
     Raises:
         ValueError: an unknown target, ``tokens`` without a tokenizer, an encoder without the attributes above,
             or a ViT grid other than the token grid (both grids and the clip size named); at run time a batch
-            of another clip size.
-        FileNotFoundError: ``tokenizer`` does not exist.
+            of another clip size; at setup a ``pretrained`` checkpoint that does not match (keys listed).
+        FileNotFoundError: ``tokenizer`` does not exist; ``pretrained`` does not exist (at setup).
     """
 
     def __init__(
@@ -111,6 +131,10 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         decay_steps: int | None = None,
         min_lr_ratio: float = 0.0,
         max_nonfinite_steps: int = 3,
+        decoder_norm_eps: float = 1e-5,
+        decoder_final_norm_eps: float | None = None,
+        pretrained: str | None = None,
+        pretrained_skip_keys: list[str] | None = None,
     ) -> None:
         super().__init__()
         save_init_config(self)
@@ -124,9 +148,11 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         tube_mask(1, encoder.grid, mask_ratio)  # validates the ratio against the grid now, not at step 1
         self.encoder = encoder
         self.target = target
+        self.loaded_keys: list[str] = []  # filled by load_pretrained(), at setup
         self.grid = tuple(encoder.grid)
         decoder_dim, decoder_heads = videomae_decoder_size(encoder.dim, decoder_dim, decoder_heads)
-        self.decoder = MaskedDecoder(encoder.num_tokens, encoder.dim, decoder_dim, decoder_depth, decoder_heads)
+        self.decoder = MaskedDecoder(encoder.num_tokens, encoder.dim, decoder_dim, decoder_depth, decoder_heads,
+                                     norm_eps=decoder_norm_eps, final_norm_eps=decoder_final_norm_eps)
         self.frozen_tokenizer = None
         if target == "tokens":
             if tokenizer is None:
@@ -146,6 +172,27 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         else:
             c, t, p = getattr(encoder, "in_channels", 3), encoder.tubelet_size, encoder.patch_size
             self.head = nn.Linear(decoder_dim, t * p * p * c)
+
+    # -- pretrained weights ----------------------------------------------------------------------------
+
+    def load_pretrained(self) -> list[str]:
+        """Load every tensor of the ``pretrained`` checkpoint now (exact key match unless ``pretrained_skip_keys``);
+        returns the loaded keys (also in ``loaded_keys``; empty without ``pretrained``).
+
+        Raises:
+            FileNotFoundError: no file at ``pretrained``.
+            ValueError: the checkpoint does not match this model (keys listed).
+        """
+        hp = self.hparams
+        if hp.pretrained is not None:
+            self.loaded_keys = load_backbone_weights(self, hp.pretrained, "", hp.pretrained_skip_keys)
+        return self.loaded_keys
+
+    def setup(self, stage: str) -> None:
+        """Load ``pretrained`` once per run, unless the trainer restores a ``ckpt_path`` (its weights win)."""
+        restoring = self._trainer is not None and self.trainer.ckpt_path is not None
+        if self.hparams.pretrained is not None and not self.loaded_keys and not restoring:
+            self.load_pretrained()
 
     # -- one step --------------------------------------------------------------------------------------
 
