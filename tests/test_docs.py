@@ -14,7 +14,8 @@
   `configs/`, as on a fresh clone, with `fit` shortened to 2 steps and one validation batch so that each writes
   its checkpoints to the fixed paths the next command reads; `test` runs two batches. Files a user downloads
   by hand (released checkpoints, a dataset folder) and a chain names are made first as tiny stand-ins by the
-  builders of `CHAIN_INPUTS` (same layout, tiny sizes).
+  builders of `CHAIN_INPUTS` (same layout, tiny sizes); a command naming a config of `CHAIN_SIZES` gets that
+  config's size overrides, which fit it to its stand-in (a full-size config would train ViT-B on 224 × 224 clips).
 """
 
 import py_compile
@@ -28,6 +29,7 @@ import yaml
 from dataset_trees import build_image_folder
 from lfq_kit.cli import main
 from open_magvit2_files import imagenet_256_stand_in, ucf101_stand_in
+from tiny_videomae import CHAIN_OVERRIDES, build_tiny_kinetics, build_tiny_videomae_base
 from workdir import fresh_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +45,11 @@ CHAIN_INPUTS = {
     "downloads/imagenet_256_L.ckpt": imagenet_256_stand_in,  # Open-MAGVIT2 (docs/pretrained.md)
     "downloads/video_128_262144.ckpt": ucf101_stand_in,
     "downloads/imagenet": build_image_folder,
+    "downloads/videomae-base": build_tiny_videomae_base,  # VideoMAE (docs/pretrained.md)
+    "data/kinetics400": build_tiny_kinetics,
 }
+# Configs that a chain runs on a stand-in of another size: config → overrides for its fit / test commands.
+CHAIN_SIZES = {"configs/kinetics_finetune_videomae.yaml": CHAIN_OVERRIDES}
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
 
@@ -153,6 +159,7 @@ def test_documented_chain_runs(doc, block, tmp_path, monkeypatch):
             if path in CHAIN_INPUTS and not (tmp_path / path).exists():
                 CHAIN_INPUTS[path](tmp_path / path)
         args = argv[1:] + (SHORT_FIT if argv[1:2] == ["fit"] else SHORT_TEST if argv[1:2] == ["test"] else [])
+        args += [a for config, sizes in CHAIN_SIZES.items() if config in argv for a in sizes]
         assert _exit_code(args) == 0, f"{doc.name}: {line}"
 
 

@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     mae = sub.add_parser("videomae", help="VideoMAE (MCG-NJU .pth or transformers folder) → lfq-kit checkpoint")
     mae.add_argument("source", help="an MCG-NJU .pth file, or a transformers folder (config.json + weights)")
     mae.add_argument("--output", required=True, help="the lfq-kit checkpoint to write")
+    mae.add_argument("--num-heads", type=int, help="encoder heads of an MCG-NJU .pth of a width without a release")
+    mae.add_argument("--decoder-heads", type=int, help="decoder heads of such a pretraining .pth")
+    mae.add_argument("--clip-size", type=int, nargs=3, metavar=("T", "H", "W"),
+                     help="clip size of an MCG-NJU .pth (default: the released 16 224 224)")
     mae.add_argument("--trust-pickle", action="store_true", help=_TRUST)
     return parser
 
@@ -54,7 +58,9 @@ def convert_command(argv: Sequence[str]) -> int:
         else:
             from ..pretrained.videomae import convert_videomae
 
-            result = convert_videomae(args.source, args.output, trust_pickle=args.trust_pickle)
+            result = convert_videomae(args.source, args.output, trust_pickle=args.trust_pickle,
+                                      num_heads=args.num_heads, decoder_heads=args.decoder_heads,
+                                      clip_size=tuple(args.clip_size) if args.clip_size else None)
     except (FileNotFoundError, LayoutError) as err:
         raise SystemExit(f"lfq-kit convert {args.family}: {err}") from None
     print(f"{result.source_format}: {result.tensors} tensors; check: {result.check}")
