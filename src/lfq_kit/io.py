@@ -27,8 +27,8 @@ PARTIAL_SUFFIX = ".partial"
 
 
 def partial_path(path: Path, shared: bool = False) -> Path:
-    """``dir/.NAME.partial``, the name ``path`` is written under until complete; ``shared``: ``dir/.NAME.XXXXXXXX.partial``
-    with a random part (see the module docstring)."""
+    """``dir/.NAME.partial``, the name ``path`` is written under until complete; ``shared``:
+    ``dir/.NAME.XXXXXXXX.partial``, with a random part (see the module docstring)."""
     unique = f".{secrets.token_hex(4)}" if shared else ""
     return path.with_name(f".{path.name}{unique}{PARTIAL_SUFFIX}")
 

@@ -2,8 +2,8 @@
 
 All take uint8 ``(T, H, W, 3)`` RGB frames of the original area (padding already cropped).
 
-- PSNR: the mean over frames of per-frame PSNR (dB, peak 255), the papers' convention; a frame decoded exactly
-  counts as 100 dB.
+- PSNR: the mean over frames of per-frame PSNR (dB, peak 255; :func:`lfq_kit.metrics.psnr.frame_psnr`), the papers'
+  convention; a frame decoded exactly counts as 100 dB.
 - MS-SSIM (Wang et al. 2003; torchmetrics): 5 scales need frames of at least 176 pixels (11 × 2^4); smaller frames
   use the first ``n`` scales that fit (3 at 64 × 64) with their weights renormalized to sum to 1, and frames under
   11 pixels a smaller window. :func:`ms_ssim_scales` says which.
@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
+
+from ..metrics.psnr import frame_psnr
 
 __all__ = ["Distortion", "distortion", "lpips_weights", "ms_ssim", "ms_ssim_scales", "psnr"]
 
@@ -44,9 +46,8 @@ def _check(decoded: Tensor, original: Tensor) -> None:
 def psnr(decoded: Tensor, original: Tensor) -> float:
     """Mean of per-frame PSNR in dB (peak 255; an exact frame counts 100 dB)."""
     _check(decoded, original)
-    mse = (decoded.double() - original.double()).square().flatten(1).mean(1)
-    per_frame = torch.where(mse > 0, 10 * torch.log10(255.0**2 / mse.clamp_min(1e-300)), torch.full_like(mse, 100.0))
-    return float(per_frame.mean())
+    per_frame = frame_psnr(decoded.double(), original.double(), data_range=255.0, min_mse=0.0)
+    return float(per_frame.nan_to_num(posinf=100.0).mean())
 
 
 def ms_ssim_scales(height: int, width: int) -> tuple[int, int]:
