@@ -8,7 +8,8 @@ import torch
 
 from lfq_kit.compression import rate_distortion as rd
 from lfq_kit.compression.baselines import encode_with_codec
-from lfq_kit.compression.metrics import ms_ssim, ms_ssim_scales, psnr
+from lfq_kit.compression.metrics import ms_ssim, psnr
+from lfq_kit.metrics.ssim import ms_ssim_scales
 
 
 @pytest.fixture(scope="module")

@@ -57,4 +57,4 @@ def test_the_file_carries_the_tokenizer_hash_and_refuses_another(factorized, tok
     with pytest.raises(ValueError, match="is not a factorized prior file"):
         FactorizedPrior.load(tmp_path / "junk.safetensors")
     assert sidecar_path("runs/q/checkpoints/last.ckpt").as_posix() == "runs/q/checkpoints/last.prior.safetensors"
-    assert not list(tmp_path.glob(".*tmp"))
+    assert not list(tmp_path.glob(".*"))  # no partial file left

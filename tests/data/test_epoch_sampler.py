@@ -17,7 +17,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from lfq_kit.data import EpochSampler, SampleKey, base_seed, build_loader, rank_and_world, sample_seed, seeded
-from lfq_kit.data.seeding import DEFAULT_SEED, mix_seed, split_key
+from lfq_kit.seeding import DEFAULT_SEED, mix_seed, split_key
 
 
 class Echo(torch.utils.data.Dataset):

@@ -49,3 +49,13 @@ def test_bad_shapes_are_refused(tmp_path):
         write_video(tmp_path / "x.mp4", torch.zeros(1, 3, 5, 8, 8))
     with pytest.raises(ValueError, match=r"\(B, 3, T, H, W\)"):
         write_png_grid(tmp_path / "x.png", torch.zeros(3, 5, 8, 8))
+
+
+def test_the_container_follows_the_final_suffix_not_the_partial_name(tmp_path):
+    path = write_video(tmp_path / "clip.mkv", _clip(3, 16))
+    with av.open(str(path)) as container:
+        assert "matroska" in container.format.name
+        assert sum(1 for _ in container.decode(video=0)) == 3
+    with pytest.raises(ValueError, match="output format"):
+        write_video(tmp_path / "clip.unknown", _clip(3, 16))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv"]

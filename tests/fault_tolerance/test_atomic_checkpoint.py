@@ -19,7 +19,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from fault_injection import Killed, kill_at_mutation
 from lfq_kit.callbacks import AtomicModelCheckpoint
 from lfq_kit.plugins import AtomicCheckpointIO
-from lfq_kit.plugins.atomic_checkpoint_io import partial_path
+from lfq_kit.io import partial_path
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

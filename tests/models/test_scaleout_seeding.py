@@ -10,7 +10,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models.masked_lm import MaskedLM
-from lfq_kit.models.step_seed import base_seed, step_seed
+from lfq_kit.seeding import base_seed, step_seed
 from tiny_tokenizer import RandomClipData, tiny_tokenizer
 
 

@@ -36,7 +36,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import Tensor
 
-from ..plugins.atomic_checkpoint_io import AtomicCheckpointIO, fsync_folder, partial_path, remove_partial_files
+from ..io import fsync_folder, partial_path, remove_partial_files
+from ..plugins.atomic_checkpoint_io import AtomicCheckpointIO
 
 __all__ = ["AtomicModelCheckpoint"]
 

@@ -22,7 +22,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from safetensors.torch import save_file
 
-from ..data.atomic import write_atomic
+from ..io import write_atomic
 from ..models.frozen_tokenizer import tokenizer_hash
 
 __all__ = ["TokenWriter"]

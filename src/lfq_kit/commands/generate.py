@@ -23,6 +23,8 @@ import torch
 from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
 
+from ..metrics.psnr import frame_psnr
+
 __all__ = ["FramePredictionScores", "generate_command", "frame_prediction_scores"]
 
 
@@ -37,8 +39,7 @@ def frame_prediction_scores(predicted: Tensor, real: Tensor) -> FramePredictionS
     """Scores of ``(B, 3, T, H, W)`` predicted frames in ``[−1, 1]`` against the real ones (same shape)."""
     p = predicted.float().clamp(-1, 1).transpose(1, 2).flatten(0, 1)
     r = real.float().transpose(1, 2).flatten(0, 1)
-    mse = (p - r).square().flatten(1).mean(1).clamp_min(1e-10)
-    psnr = (10 * torch.log10(4.0 / mse)).mean()
+    psnr = frame_psnr(p, r, data_range=2.0).mean()
     ssim = structural_similarity_index_measure(p, r, data_range=2.0)
     return FramePredictionScores(float(psnr), float(ssim))
 

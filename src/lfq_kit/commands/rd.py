@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def rd_command(argv: Sequence[str]) -> int:
     from ..compression import rate_distortion as rd
-    from ..data.atomic import write_atomic
+    from ..io import write_atomic
     from ..compression.factorized import FactorizedPrior, sidecar_path
     from ..compression.metrics import lpips_weights
     from ..compression.mlm_prior import MaskedLMPrior

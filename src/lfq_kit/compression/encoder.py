@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ..io import PartialFile
 from ..models.frozen_tokenizer import FrozenTokenizer
 from .container import CHUNK_OVERHEAD_BYTES, ChunkRecord, StreamHeader, token_crc, write_chunk, write_header
 from .layout import ChunkSpan, default_chunk_frames, pad_clip, plan_chunks
@@ -24,7 +25,7 @@ from .packed import PackedPrior
 from .prior import TokenPrior
 from .source import FileSource, FrameSource
 
-__all__ = ["CompressReport", "batches", "compress_video", "temporary_path"]
+__all__ = ["CompressReport", "batches", "compress_video"]
 
 
 class CompressReport(NamedTuple):
@@ -62,11 +63,6 @@ class CompressReport(NamedTuple):
     def bpp(self) -> float:
         """Bits per pixel of the original video: ``8 · file_bytes / (frames · height · width)``."""
         return 8 * self.file_bytes / (self.num_frames * self.height * self.width)
-
-
-def temporary_path(path: Path) -> Path:
-    """The name a file is written under until complete: ``.NAME.tmp`` beside it."""
-    return path.with_name(f".{path.name}.tmp")
 
 
 def batches(spans: list[ChunkSpan], batch_size: int) -> list[list[ChunkSpan]]:
@@ -151,17 +147,15 @@ def compress_video(
     header = StreamHeader(tokenizer.hash, prior.kind, prior.identity, prior.params, tokenizer.codebook_size,
                           src.num_frames, src.fps, src.height, src.width, ph, pw, frames_per_chunk, len(spans),
                           hints)  # fmt: skip
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(out)
+    target = PartialFile(output)
     times = {"read": 0.0, "tokenizer": 0.0, "coding": 0.0}
     payload_bytes = num_tokens = 0
     ideal = 0.0 if measure_ideal else None
     kept: list[Tensor] = []
     bar = tqdm(total=len(spans), unit="chunk", desc=f"compress {src.name}", disable=not progress or len(spans) < 2,
                file=sys.stderr)  # fmt: skip
-    try:
-        with open(tmp, "wb") as f, bar:
+    with target:
+        with open(target.partial, "wb") as f, bar:
             write_header(f, header)
             for batch in batches(spans, batch_size):
                 t0 = time.perf_counter()
@@ -186,9 +180,7 @@ def compress_video(
                 times["tokenizer"] += t2 - t1
                 times["coding"] += t3 - t2
                 bar.update(len(batch))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    out = target.path
     overhead = len(spans) * CHUNK_OVERHEAD_BYTES
     return CompressReport(out, src.num_frames, src.height, src.width, len(spans), out.stat().st_size, header.size,
                           overhead, payload_bytes, num_tokens, times["tokenizer"], times["coding"], times["read"],

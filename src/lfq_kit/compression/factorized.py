@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..io import write_atomic
 from ..nn.factorized_tokens import merge_tokens, split_tokens
 from .prior import TokenPrior
 from .range_coding import WEIGHT_BITS, RangeDecoderStream, encode_symbols, ideal_bits
@@ -133,18 +134,11 @@ class FactorizedPrior(TokenPrior):
         safetensors, atomically. Returns the path."""
         from safetensors.numpy import save_file
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": _FORMAT, "tokenizer_hash": self.tokenizer_hash, "codebook_size": str(self.codebook_size),
                 "num_groups": str(self.num_groups), "sub_vocab": str(self.sub_vocab),
                 "num_tokens": str(self.num_tokens), "sources": json.dumps(list(sources))}  # fmt: skip
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            save_file({"first": np.ascontiguousarray(self.first), "conditional": np.ascontiguousarray(self.conditional)},
-                      str(tmp), metadata=meta)  # fmt: skip
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        tables = {"first": np.ascontiguousarray(self.first), "conditional": np.ascontiguousarray(self.conditional)}
+        path = write_atomic(path, lambda tmp: save_file(tables, str(tmp), metadata=meta))
         self.hint = str(path)
         return path
 

@@ -2,11 +2,10 @@
 
 All take uint8 ``(T, H, W, 3)`` RGB frames of the original area (padding already cropped).
 
-- PSNR: the mean over frames of per-frame PSNR (dB, peak 255), the papers' convention; a frame decoded exactly
-  counts as 100 dB.
-- MS-SSIM (Wang et al. 2003; torchmetrics): 5 scales need frames of at least 176 pixels (11 × 2^4); smaller frames
-  use the first ``n`` scales that fit (3 at 64 × 64) with their weights renormalized to sum to 1, and frames under
-  11 pixels a smaller window. :func:`ms_ssim_scales` says which.
+- PSNR: the mean over frames of per-frame PSNR (dB, peak 255; :func:`lfq_kit.metrics.psnr.frame_psnr`), the papers'
+  convention; a frame decoded exactly counts as 100 dB.
+- MS-SSIM (Wang et al. 2003; :func:`lfq_kit.metrics.ssim.frame_ms_ssim`): 5 scales need frames of at least 176
+  pixels; smaller frames use fewer scales (:func:`lfq_kit.metrics.ssim.ms_ssim_scales` says which).
 - LPIPS (Zhang et al. 2018; :class:`lfq_kit.losses.LPIPSLoss`): needs the backbone's weights as a local file; without
   one it is skipped (None) and the caller says so.
 """
@@ -19,10 +18,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["Distortion", "distortion", "lpips_weights", "ms_ssim", "ms_ssim_scales", "psnr"]
+from ..metrics.psnr import frame_psnr
+from ..metrics.ssim import frame_ms_ssim
 
-_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-_KERNEL = 11
+__all__ = ["Distortion", "distortion", "lpips_weights", "ms_ssim", "psnr"]
+
 # torchvision's file names of the LPIPS backbones, looked for in torch's hub cache (never downloaded here)
 _LPIPS_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth", "squeeze": "squeezenet1_1-b8a52dc0.pth"}
 
@@ -44,35 +44,16 @@ def _check(decoded: Tensor, original: Tensor) -> None:
 def psnr(decoded: Tensor, original: Tensor) -> float:
     """Mean of per-frame PSNR in dB (peak 255; an exact frame counts 100 dB)."""
     _check(decoded, original)
-    mse = (decoded.double() - original.double()).square().flatten(1).mean(1)
-    per_frame = torch.where(mse > 0, 10 * torch.log10(255.0**2 / mse.clamp_min(1e-300)), torch.full_like(mse, 100.0))
-    return float(per_frame.mean())
-
-
-def ms_ssim_scales(height: int, width: int) -> tuple[int, int]:
-    """``(scales, window)`` MS-SSIM uses for ``height × width`` frames: ``(5, 11)`` from 176 pixels, ``(3, 11)`` at 64."""
-    side = min(height, width)
-    window = min(_KERNEL, side if side % 2 else side - 1)
-    scales = 1
-    while scales < len(_BETAS) and side // 2**scales >= window and side // max(1, scales) ** 2 > window - 1:
-        scales += 1
-    return scales, max(window, 1)
+    per_frame = frame_psnr(decoded.double(), original.double(), data_range=255.0, min_mse=0.0)
+    return float(per_frame.nan_to_num(posinf=100.0).mean())
 
 
 def ms_ssim(decoded: Tensor, original: Tensor) -> float:
-    """MS-SSIM over the frames (see the module docstring for small frames)."""
-    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as ms_ssim_fn
-    from torchmetrics.functional.image import structural_similarity_index_measure as ssim_fn
-
+    """MS-SSIM over the frames (:func:`lfq_kit.metrics.ssim.frame_ms_ssim`: fewer scales for small frames)."""
     _check(decoded, original)
-    scales, window = ms_ssim_scales(*original.shape[1:3])
     p = decoded.permute(0, 3, 1, 2).float() / 255  # float32: 10x faster than float64, same to 1e-6
     t = original.permute(0, 3, 1, 2).float() / 255
-    if scales == 1:
-        return float(ssim_fn(p, t, data_range=1.0, kernel_size=window))
-    total = sum(_BETAS[:scales])
-    betas = tuple(b / total for b in _BETAS[:scales])
-    return float(ms_ssim_fn(p, t, data_range=1.0, kernel_size=window, betas=betas))
+    return float(frame_ms_ssim(p, t, data_range=1.0))
 
 
 def lpips_weights(net_type: str = "alex", weights: str | None = None) -> str | None:

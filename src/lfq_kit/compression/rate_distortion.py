@@ -18,7 +18,7 @@ from typing import NamedTuple, Sequence
 
 from torch import Tensor
 
-from ..data.atomic import write_atomic
+from ..io import write_atomic
 from ..models.frozen_tokenizer import FrozenTokenizer
 from .baselines import CODECS, encode_with_codec
 from .container import HEADER_FIXED_BYTES

@@ -17,7 +17,7 @@ from .manifest import VideoEntry, VideoItem, build_manifest, manifest_path
 from .multiview import MultiViewClipDataset, collate_views, crop_view
 from .samples import SampleClipsDataModule, sample_clip_dir
 from .sampling import ClipSampler, SamplingMode, ShortClipPolicy
-from .seeding import DEFAULT_SEED, SampleKey, base_seed, sample_seed, seeded
+from ..seeding import DEFAULT_SEED, SampleKey, base_seed, sample_seed, seeded
 from .skips import GatheredSkips, MissingVideosWarning, SkipLog, SkippedFilesReport, SkippedVideoWarning, gather_skips
 from .ssv2 import SomethingSomethingV2DataModule
 from .tokens import TokenDataModule, TokenDataset, read_token_split

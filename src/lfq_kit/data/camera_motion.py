@@ -29,7 +29,7 @@ from .loaders import SplitLoaders
 from .camera_paths import CAMERA_MOTIONS, camera_path, render_path
 from .multiview import collate_views
 from .samples import sample_clip_dir
-from .seeding import SampleKey, seeded, split_key
+from ..seeding import SampleKey, seeded, split_key
 from .skips import SkipLog
 
 __all__ = ["CameraMotionDataModule", "CameraMotionDataset"]
@@ -121,7 +121,7 @@ class CameraMotionDataset(Dataset):
 
     def __getitem__(self, key: int | SampleKey) -> dict[str, Any]:
         """The item of an ``int`` index (training draws from torch's global generator) or of a
-        :class:`~lfq_kit.data.seeding.SampleKey` (video, start, motion, placement and rate drawn under its seed).
+        :class:`~lfq_kit.seeding.SampleKey` (video, start, motion, placement and rate drawn under its seed).
 
         Raises:
             IndexError: the index is outside ``[0, len)``.
@@ -148,7 +148,7 @@ class CameraMotionDataModule(SplitLoaders):
         test_clips_per_video, test_crops: multi-view test views per video.
         window, pan, zoom: path parameters, see :func:`~lfq_kit.data.camera_paths.camera_path`.
         seed: base seed of the training order and clips (None: ``seed_everything``'s seed, else 0; see
-            :func:`~lfq_kit.data.seeding.base_seed`). Loaders as the video modules' (:mod:`lfq_kit.data.loaders`):
+            :func:`~lfq_kit.seeding.base_seed`). Loaders as the video modules' (:mod:`lfq_kit.data.loaders`):
             resumable mid-epoch, evaluation shards unpadded.
 
     Raises:

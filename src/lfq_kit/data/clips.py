@@ -21,9 +21,9 @@ With ``cache_frames=True`` each video is decoded once per process into a
 :class:`~lfq_kit.data.frame_cache.FrameCache` (short side resized to ``resolution``) and clips are cut from
 memory; see :mod:`lfq_kit.data.frame_cache` for how that differs from decoding each clip.
 
-Indexing with a :class:`~lfq_kit.data.seeding.SampleKey` ``(index, seed)`` (what the training loaders'
+Indexing with a :class:`~lfq_kit.seeding.SampleKey` ``(index, seed)`` (what the training loaders'
 :class:`~lfq_kit.data.epoch_sampler.EpochSampler` yields) makes the clip's start, crop, flip and replacements a
-function of the key alone; see :mod:`lfq_kit.data.seeding`.
+function of the key alone; see :mod:`lfq_kit.seeding`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from .frame_cache import FrameCache
 from .manifest import VideoEntry
 from .retry import Attempt, OnError, RetryingReader
 from .sampling import ClipSampler, SamplingMode, ShortClipPolicy
-from .seeding import SampleKey, seeded, split_key
+from ..seeding import SampleKey, seeded, split_key
 from .skips import SkippedVideoWarning
 from .transforms import ClipTransform
 
@@ -189,7 +189,7 @@ class VideoClipDataset(Dataset):
 
     def __getitem__(self, key: int | SampleKey) -> dict[str, Any]:
         """The item of an ``int`` index (random choices from torch's global generator) or of a
-        :class:`~lfq_kit.data.seeding.SampleKey` (every random choice, replacements of failed clips included,
+        :class:`~lfq_kit.seeding.SampleKey` (every random choice, replacements of failed clips included,
         drawn under the key's seed: the same key gives the same clip in any process).
 
         Raises:

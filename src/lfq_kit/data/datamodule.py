@@ -85,7 +85,7 @@ class ClipDataModule(SplitLoaders):
             ``clips_per_video``) × square crops along the long side per video, batches with ``video_index`` and
             ``view_index``; see :mod:`lfq_kit.data.multiview` (Kinetics-400 protocol: 5 × 3).
         seed: base seed of the training order and augmentation (None: ``seed_everything``'s seed, else 0; see
-            :func:`~lfq_kit.data.seeding.base_seed`).
+            :func:`~lfq_kit.seeding.base_seed`).
 
     Attributes:
         num_classes, class_names: set by subclasses in ``__init__``.

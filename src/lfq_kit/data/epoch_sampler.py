@@ -2,10 +2,10 @@
 its position inside the epoch saved and restored for exact mid-epoch resume.
 
 Training (``train=True``): the epoch's permutation of the dataset (``torch.randperm`` under
-:func:`~lfq_kit.data.seeding.order_seed` ``(base, epoch)``), padded by repeating its head to a multiple of the
+:func:`~lfq_kit.seeding.order_seed` ``(base, epoch)``), padded by repeating its head to a multiple of the
 world size as ``torch.utils.data.DistributedSampler`` does (every rank must take the same number of steps), and
 sharded round-robin: rank ``r`` of ``W`` takes positions ``r, r + W, …``. So the ranks' shards are disjoint up to
-the ``< W`` padded repeats and together cover the epoch. Each item is a :class:`~lfq_kit.data.seeding.SampleKey`
+the ``< W`` padded repeats and together cover the epoch. Each item is a :class:`~lfq_kit.seeding.SampleKey`
 ``(index, sample_seed(base, epoch, index))``, which the datasets here turn into the sample's random choices.
 
 Evaluation (``train=False``): in order, no padding, rank ``r`` takes ``r, r + W, …`` (plain ``int`` s), so over
@@ -28,7 +28,7 @@ from typing import Any, Iterator, Sized
 import torch
 from torch.utils.data import DistributedSampler
 
-from .seeding import DEFAULT_SEED, SampleKey, order_seed, sample_seed
+from ..seeding import DEFAULT_SEED, SampleKey, order_seed, sample_seed
 
 __all__ = ["EpochSampler"]
 
@@ -40,9 +40,9 @@ class EpochSampler(DistributedSampler):
         dataset: anything with ``len``.
         num_replicas: world size ``W`` (number of ranks reading the dataset).
         rank: this rank, ``0 <= rank < W``.
-        train: shuffled, padded shards of :class:`~lfq_kit.data.seeding.SampleKey` s (else in order, unpadded,
+        train: shuffled, padded shards of :class:`~lfq_kit.seeding.SampleKey` s (else in order, unpadded,
             ``int`` s).
-        seed: the base seed (:func:`~lfq_kit.data.seeding.base_seed`).
+        seed: the base seed (:func:`~lfq_kit.seeding.base_seed`).
 
     Attributes:
         epoch: set by :meth:`set_epoch` (Lightning: the current epoch) or :meth:`load_state_dict`.

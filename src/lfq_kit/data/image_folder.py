@@ -23,7 +23,7 @@ with any ``num_workers``. Evaluation raises :class:`ImageDecodeError` naming the
 ``eval_on_error="skip"`` takes the next image. Images are not probed up front (ImageNet has 1.28 M).
 
 Training order and augmentation are seeded and resumable like the video modules' (:mod:`lfq_kit.data.loaders`,
-:mod:`lfq_kit.data.seeding`): a training image's crop and flip are a function of (base seed, epoch, index).
+:mod:`lfq_kit.seeding`): a training image's crop and flip are a function of (base seed, epoch, index).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from .decode import VideoDecodeError
 from .loaders import SplitLoaders
 from .manifest import VideoItem
 from .retry import Attempt, OnError, RetryingReader
-from .seeding import SampleKey, seeded, split_key
+from ..seeding import SampleKey, seeded, split_key
 from .skips import SkipLog
 from .transforms import ClipTransform
 
@@ -176,7 +176,7 @@ class ImageFolderDataset(Dataset):
 
     def __getitem__(self, key: int | SampleKey) -> dict[str, Any]:
         """The item of an ``int`` index (random choices from torch's global generator) or of a
-        :class:`~lfq_kit.data.seeding.SampleKey` (crop, flip and replacements drawn under the key's seed).
+        :class:`~lfq_kit.seeding.SampleKey` (crop, flip and replacements drawn under the key's seed).
 
         Raises:
             IndexError: the index is outside ``[0, len)``.
@@ -214,7 +214,7 @@ class ImageFolderDataModule(SplitLoaders):
         pin_memory: pin batches in page-locked memory (only when CUDA is available).
         persistent_workers: keep workers alive between epochs (only with ``num_workers > 0``).
         seed: base seed of the training order and augmentation (None: ``seed_everything``'s seed, else 0; see
-            :func:`~lfq_kit.data.seeding.base_seed`).
+            :func:`~lfq_kit.seeding.base_seed`).
 
     Attributes:
         num_classes, class_names: the sorted training class folders.

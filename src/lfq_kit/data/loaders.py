@@ -4,9 +4,9 @@ skip accounting of every batch in the main process.
 Every loader is a ``torchdata.stateful_dataloader.StatefulDataLoader`` over an
 :class:`~lfq_kit.data.epoch_sampler.EpochSampler` for this rank (rank and world size from the trainer's strategy
 when the loader is built, else ``torch.distributed``, else one process). Training loaders yield seeded
-:class:`~lfq_kit.data.seeding.SampleKey` s, so a batch's content depends only on ``(base seed, epoch,
+:class:`~lfq_kit.seeding.SampleKey` s, so a batch's content depends only on ``(base seed, epoch,
 indices)``; Lightning saves the loader's ``state_dict`` in the checkpoint and a run resumed with ``--ckpt_path``
-continues with exactly the batches the uninterrupted run would have read (see :mod:`lfq_kit.data.seeding`).
+continues with exactly the batches the uninterrupted run would have read (see :mod:`lfq_kit.seeding`).
 Evaluation loaders shard without padding: over all ranks each item is read once.
 """
 
@@ -23,7 +23,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from .clips import collate_clips
 from .epoch_sampler import EpochSampler
-from .seeding import base_seed
+from ..seeding import base_seed
 from .skips import SkipLog, skip_stage
 
 __all__ = ["SplitLoaders", "build_loader", "fit_epoch", "rank_and_world"]
@@ -63,10 +63,10 @@ def build_loader(
 
     Args:
         dataset: a map-style dataset; with ``train`` its ``__getitem__`` must accept
-            :class:`~lfq_kit.data.seeding.SampleKey` s.
+            :class:`~lfq_kit.seeding.SampleKey` s.
         batch_size: items per batch (per rank); the last batch may be smaller.
         train: shuffled, seeded, padded shards (else in order, unpadded).
-        seed: base seed (None: :func:`~lfq_kit.data.seeding.base_seed`, read now).
+        seed: base seed (None: :func:`~lfq_kit.seeding.base_seed`, read now).
         trainer: where the rank and world size come from (:func:`rank_and_world`).
         num_workers, collate_fn: DataLoader settings.
         pin_memory: pin batches (only when CUDA is available).
@@ -96,7 +96,7 @@ class SplitLoaders(L.LightningDataModule):
     :attr:`skip_log` fed by every batch under the trainer's running stage (:func:`~lfq_kit.data.skips.skip_stage`).
 
     Subclasses set ``batch_size``, ``num_workers``, ``pin_memory``, ``persistent_workers``, ``skip_log`` and
-    ``seed`` (None: :func:`~lfq_kit.data.seeding.base_seed`'s fallbacks) in ``__init__`` and ``train_set`` /
+    ``seed`` (None: :func:`~lfq_kit.seeding.base_seed`'s fallbacks) in ``__init__`` and ``train_set`` /
     ``val_set`` in ``setup``.
 
     Raises:

@@ -20,12 +20,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..io import write_atomic
 from .decode import VideoDecodeError, VideoInfo, probe_video
 
 __all__ = ["MISSING", "VideoEntry", "VideoItem", "build_manifest", "default_cache_dir", "manifest_path"]
@@ -110,13 +110,9 @@ def _load(path: Path) -> dict[str, dict]:
 
 def _save(path: Path, root: Path, records: dict[str, dict]) -> None:
     payload = {"format": _FORMAT, "version": _VERSION, "root": str(root), "files": records}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, separators=(",", ":"))
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; other users of a shared dataset root should read it
-        os.replace(tmp, path)
+    text = json.dumps(payload, separators=(",", ":"))
+    try:  # shared: runs and ranks on one dataset write the same cache file
+        write_atomic(path, lambda tmp: tmp.write_text(text), shared=True)
     except OSError as err:  # a read-only location costs a re-probe next time, nothing else
         log.warning("could not write the manifest cache %s (%s); videos will be probed again next run", path, err)
 

@@ -5,7 +5,7 @@ Crop ``c`` of ``k`` is the largest square of the frame at offset ``round(c · sl
 (``slack`` = long − short side): left, center and right (top, center, bottom for portrait video) for 3 crops, the
 center for 1 (then the views equal the validation clips). Each item carries ``video_index`` (position of its video
 in the dataset) and ``view_index`` (``clip · crops + crop``), the keys
-:func:`lfq_kit.models.view_aggregation.aggregate_views` groups and de-duplicates by.
+:func:`lfq_kit.metrics.multiview.aggregate_views` groups and de-duplicates by.
 """
 
 from __future__ import annotations
@@ -98,6 +98,6 @@ def multi_view_loader(dataset: MultiViewClipDataset, batch_size: int, num_worker
                       pin_memory: bool = False, trainer: L.Trainer | None = None) -> StatefulDataLoader:  # fmt: skip
     """The test loader of a multi-view set, batched with :func:`collate_views`: in order, this rank's unpadded
     shard (views ``r, r + W, …``; see :func:`~lfq_kit.data.loaders.build_loader`), so over all ranks every view
-    is read once and :func:`~lfq_kit.models.view_aggregation.aggregate_views` sees no padded repeats."""
+    is read once and :func:`~lfq_kit.metrics.multiview.aggregate_views` sees no padded repeats."""
     return build_loader(dataset, batch_size, train=False, trainer=trainer, num_workers=num_workers,
                         collate_fn=collate_views, pin_memory=pin_memory)

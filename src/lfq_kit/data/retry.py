@@ -9,7 +9,7 @@ worker processes inside the batch (see :mod:`lfq_kit.data.skips`). With ``on_err
 :class:`~lfq_kit.data.decode.VideoDecodeError` propagates.
 
 The random replacement draws from torch's global generator, which the datasets seed per sample in training
-(:mod:`lfq_kit.data.seeding`): the replacements of a sample are then the same in every process. A failed file
+(:mod:`lfq_kit.seeding`): the replacements of a sample are then the same in every process. A failed file
 remembered by one worker skips its decoding but not its draws (the clip's start is drawn before decoding, the
 crop and flip only after a successful one), so the draws do not depend on what a worker saw before.
 """

@@ -61,7 +61,7 @@ class ClipSampler:
             videos (index ``i`` is video ``i mod V``), for datasets of a few long videos.
 
     Random starts draw from torch's global generator; the datasets call the sampler under the sample's seed
-    (:func:`~lfq_kit.data.seeding.seeded`) when indexed by a :class:`~lfq_kit.data.seeding.SampleKey`, as in
+    (:func:`~lfq_kit.seeding.seeded`) when indexed by a :class:`~lfq_kit.seeding.SampleKey`, as in
     training, so a start depends on (base seed, epoch, index) only, not on the worker that draws it.
 
     Args:

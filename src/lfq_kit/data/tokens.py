@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from .loaders import build_loader
-from .seeding import SampleKey, split_key
+from ..seeding import SampleKey, split_key
 
 __all__ = ["TokenDataModule", "TokenDataset", "read_token_split"]
 
@@ -100,7 +100,7 @@ class TokenDataset(Dataset):
         return len(self.video_ids)
 
     def __getitem__(self, key: int | SampleKey) -> dict[str, Any]:
-        """Item of an ``int`` index or a :class:`~lfq_kit.data.seeding.SampleKey` (no randomness: its seed is
+        """Item of an ``int`` index or a :class:`~lfq_kit.seeding.SampleKey` (no randomness: its seed is
         unused)."""
         i, _ = split_key(key)
         return {
@@ -127,7 +127,7 @@ class TokenDataModule(L.LightningDataModule):
         grid: expected token grid ``(T', H', W')``, checked (None: take the index's).
         tokenizer_hash: expected tokenizer hash (:func:`lfq_kit.models.tokenizer_hash`), checked (None: any).
         seed: base seed of the training order (None: ``seed_everything``'s seed, else 0; see
-            :func:`~lfq_kit.data.seeding.base_seed`). Loaders are resumable mid-epoch and shard across ranks
+            :func:`~lfq_kit.seeding.base_seed`). Loaders are resumable mid-epoch and shard across ranks
             (validation without padding), see :mod:`lfq_kit.data.loaders`.
 
     Attributes (after :meth:`setup`): ``codebook_size``, ``grid``, ``tokenizer_hash``, ``num_classes`` (1 + the

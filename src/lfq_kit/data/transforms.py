@@ -2,7 +2,7 @@
 
 :class:`ClipTransform` composes them for training (random crop position, random flip; optionally a random
 resized crop instead of the square) and evaluation (center crop, no flip). Random draws come from torch's
-global generator, which the datasets seed per training sample (:mod:`lfq_kit.data.seeding`). Cropping the square of the
+global generator, which the datasets seed per training sample (:mod:`lfq_kit.seeding`). Cropping the square of the
 short side first and then resizing is, up to sub-pixel crop offsets and the filter at the crop's edges, the
 same as resizing the short side and cropping (which :mod:`lfq_kit.data.frame_cache` does), but resizes fewer
 pixels and always yields exactly ``resolution × resolution``.

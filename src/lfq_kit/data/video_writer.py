@@ -7,7 +7,7 @@ constant memory); :func:`write_video` writes one tensor.
 
 from __future__ import annotations
 
-import os
+import io
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .atomic import temporary_path, write_atomic
+from ..io import PartialFile, write_atomic
 
 __all__ = ["VideoWriter", "to_uint8_frames", "write_png_grid", "write_video"]
 
@@ -27,6 +27,15 @@ def to_uint8_frames(video: Tensor) -> np.ndarray:
         raise ValueError(f"expected one video (3, T, H, W), got shape {tuple(video.shape)}")
     pixels = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return pixels.permute(1, 2, 3, 0).cpu().numpy()
+
+
+def _muxer(path: Path) -> str:
+    """FFmpeg's muxer for ``path``'s suffix, as ``av.open(path, "w")`` picks it (the partial file's name has no
+    such suffix). Raises ValueError for a suffix FFmpeg does not know."""
+    probe = io.BytesIO()
+    probe.name = str(path)
+    with av.open(probe, "w") as container:
+        return container.format.name
 
 
 class VideoWriter:
@@ -55,9 +64,8 @@ class VideoWriter:
         if width < 1 or height < 1 or rate <= 0:
             raise ValueError(f"need a positive frame size and rate, got {width} × {height} at {fps} fps")
         self.path, self.width, self.height = Path(path), int(width), int(height)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = temporary_path(self.path)
-        self._container = av.open(str(self._tmp), "w")
+        self._file = PartialFile(self.path)
+        self._container = av.open(str(self._file.partial), "w", format=_muxer(self.path))
         try:
             self._stream = self._container.add_stream(codec, rate=rate)
             self._stream.width, self._stream.height = self.width, self.height
@@ -86,7 +94,7 @@ class VideoWriter:
             for packet in self._stream.encode():
                 self._container.mux(packet)
             self._container.close()
-            os.replace(self._tmp, self.path)
+            self._file.commit()
         finally:
             self.abort()
         return self.path
@@ -97,7 +105,7 @@ class VideoWriter:
             self._container.close()
         except Exception:  # already closed, or the encoder failed: the file is discarded anyway
             pass
-        self._tmp.unlink(missing_ok=True)
+        self._file.discard()
 
     def __enter__(self) -> "VideoWriter":
         return self

@@ -1,13 +1,10 @@
 """Reconstruction metrics of a tokenizer over a whole evaluation set, one instance per stage (val, test).
 
-Two PSNRs, because the literature's figure and a pooled average disagree:
+Two PSNRs, the two averages of :mod:`lfq_kit.metrics.psnr` (computed by torchmetrics' ``PeakSignalNoiseRatio``):
 
-* ``psnr_per_frame``: the mean over every frame of every clip of that frame's PSNR, each from the frame's
-  own MSE over ``C × H × W``: the convention of tokenizer papers (a mean of per-frame, or per-image,
-  PSNR), so it is the figure to compare with them.
-* ``psnr_pooled``: the PSNR of the MSE pooled over every pixel of the set. It is never above the per-frame
-  mean (Jensen's inequality: the pooled MSE is dominated by the worst frames, while easy frames lift the
-  mean of the per-frame PSNRs).
+* ``psnr_per_frame``: the mean over every frame of every clip of that frame's PSNR (MSE over ``C × H × W``),
+  the convention of tokenizer papers, so it is the figure to compare with them;
+* ``psnr_pooled``: the PSNR of the MSE pooled over every pixel of the set (never above the per-frame mean).
 
 Both use data range 2 (pixels in ``[−1, 1]``): ``PSNR = 10 log10(4 / MSE)`` dB; a frame reconstructed
 exactly has an infinite PSNR. All states are torchmetrics states, summed or gathered across ranks.
@@ -15,7 +12,6 @@ exactly has an infinite PSNR. All states are torchmetrics states, summed or gath
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
@@ -24,7 +20,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 from ..losses.perceptual import frames
 from ..metrics import CodebookUsage
 
-__all__ = ["ReconstructionMetrics", "pooled_psnr"]
+__all__ = ["ReconstructionMetrics"]
 
 
 class ReconstructionMetrics(nn.Module):
@@ -63,9 +59,3 @@ class ReconstructionMetrics(nn.Module):
         self.usage.reset()
         return values
 
-
-def pooled_psnr(reconstruction: Tensor, target: Tensor) -> Tensor:
-    """PSNR in dB of the MSE pooled over a whole ``[−1, 1]`` batch (data range 2; reconstruction clamped),
-    a 0-dim float32 tensor computed on the device (the training step's ``train/psnr``)."""
-    mse = F.mse_loss(reconstruction.float().clamp(-1, 1), target.float())
-    return 10 * torch.log10(4.0 / mse.clamp_min(1e-10))

@@ -17,14 +17,14 @@ from typing import Any
 
 import torch
 
-from ..data.seeding import base_seed, step_seed
+from ..seeding import base_seed, step_seed
 
-__all__ = ["StepSeeded", "base_seed", "step_seed"]
+__all__ = ["StepSeeded"]
 
 
 class StepSeeded:
     """LightningModule mixin: seed torch's global generator (CPU and every CUDA device) at each training batch
-    start from :func:`~lfq_kit.data.seeding.step_seed` ``(base_seed(), total_batch_idx, global_rank)``
+    start from :func:`~lfq_kit.seeding.step_seed` ``(base_seed(), total_batch_idx, global_rank)``
     (the seeds of the data order and samples come from the same module, under other domain tags).
 
     Put it before ``L.LightningModule`` in the bases. Costs one host-side seeding per batch (no device sync).

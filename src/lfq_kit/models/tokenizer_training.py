@@ -28,8 +28,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
 
 from ..losses import discriminator_loss, generator_loss, r1_penalty
+from ..metrics.psnr import pooled_psnr
 from .checks import LazyPixelCheck, check_video
-from .eval_metrics import pooled_psnr
 from .nonfinite import NonFiniteState, discard_gradients, has_grad_scaler, strategy_sum
 
 __all__ = ["TokenizerTraining", "check_accumulate_grad_batches"]
@@ -175,7 +175,7 @@ class TokenizerTraining(NonFiniteState):
         logs["train/loss"] = g_loss.detach()
         logs.update({f"train/{k_}": v for k_, v in qout.metrics.items()})
         self.log_dict(logs, prog_bar=False)
-        self.log("train/psnr", pooled_psnr(recon.detach(), video), prog_bar=True)
+        self.log("train/psnr", pooled_psnr(recon.detach().float().clamp(-1, 1), video.float(), 2.0), prog_bar=True)
         self.log("train/nonfinite_skipped", float(self.nonfinite_guard.skipped))
         return g_loss.detach()
 

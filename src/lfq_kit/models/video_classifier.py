@@ -12,7 +12,7 @@ load_backbone_weights`, exact key match unless ``skip_keys``); ``--ckpt_path`` r
 
 Testing: every batch must carry ``video_index`` and ``view_index`` (the clip data modules' test loaders do, with
 ``test_clips_per_video`` × ``test_crops`` views per video); views are averaged per video by
-:func:`lfq_kit.models.view_aggregation.aggregate_views` after gathering all ranks, and ``test/top1``,
+:class:`lfq_kit.metrics.MultiViewAccuracy` from the views of all ranks, and ``test/top1``,
 ``test/top5`` (percent, torchmetrics) and ``test/videos`` are logged, each video counted once.
 """
 
@@ -28,8 +28,8 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
-from torchmetrics.functional.classification import multiclass_accuracy
 
+from ..metrics.multiview import MultiViewAccuracy, VideoScores
 from .checks import check_class_labels
 from .hparams import save_init_config
 from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
@@ -37,9 +37,8 @@ from .layer_decay import layer_decay_groups
 from .pretrained import load_backbone_weights
 from .schedules import WarmupCosine
 from .step_seed import StepSeeded
-from .video_mixup import VideoMixup, soft_target_cross_entropy
+from .video_mixup import VideoMixup
 from .videomae import no_weight_decay, scaled_lr
-from .view_aggregation import VideoScores, aggregate_views
 
 __all__ = ["PoolingKind", "VideoClassifier"]
 
@@ -155,7 +154,7 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         nn.init.zeros_(self.head.bias)
         self.mixup = VideoMixup(num_classes, mixup_alpha, cutmix_alpha, mixup_prob, mixup_switch_prob, label_smoothing)
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
-        self.test_outputs: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
+        self.test_views = MultiViewAccuracy(num_classes)
         self.test_scores: VideoScores | None = None
         self._labels_checked = False
 
@@ -216,7 +215,7 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         mixed = self.mixup(batch["video"], self._labels(batch))
-        loss = soft_target_cross_entropy(self(mixed.video), mixed.targets)
+        loss = F.cross_entropy(self(mixed.video).float(), mixed.targets)  # soft (mixed, smoothed) targets
         self.log("train/loss", loss.detach(), prog_bar=True)
         return loss
 
@@ -234,30 +233,17 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
             raise ValueError(f"multi-view testing needs batch keys {missing}; use a clip data module's test loader "
                              "(test_clips_per_video x test_crops views per video)")  # fmt: skip
         probs = self(batch["video"]).float().softmax(-1)
-        self.test_outputs.append((probs, self._labels(batch), batch["video_index"].long(), batch["view_index"].long()))
+        self.test_views.update(probs, self._labels(batch), batch["video_index"], batch["view_index"])
 
     def on_test_epoch_start(self) -> None:
-        self.test_outputs = []
+        self.test_views.reset()
 
     def on_test_epoch_end(self) -> None:
-        probs, labels, videos, views = (self._gather(torch.cat(parts)) for parts in zip(*self.test_outputs))
-        scores = aggregate_views(probs, labels, videos, views)
-        self.test_scores = scores
-        k5 = min(5, self.num_classes)
-        top1 = multiclass_accuracy(scores.probs, scores.labels, self.num_classes, top_k=1, average="micro")
-        top5 = multiclass_accuracy(scores.probs, scores.labels, self.num_classes, top_k=k5, average="micro")
-        self.log_dict({"test/top1": 100 * top1, "test/top5": 100 * top5,
-                       "test/videos": float(scores.videos.numel())}, sync_dist=True)  # equal on every rank: gathered  # fmt: skip
-        self.test_outputs = []
-
-    def _gather(self, x: Tensor) -> Tensor:
-        """Concatenate ``x`` over all ranks (sizes may differ: padded, gathered, unpadded)."""
-        if self._trainer is None or self.trainer.world_size == 1:
-            return x
-        sizes = self.all_gather(torch.tensor([x.shape[0]], device=x.device)).flatten().tolist()
-        pad = x.new_zeros((max(sizes) - x.shape[0], *x.shape[1:]))
-        gathered = self.all_gather(torch.cat([x, pad]))  # (W, max, ...)
-        return torch.cat([gathered[r, :n] for r, n in enumerate(sizes)])
+        top1, top5, videos = self.test_views.compute()  # every rank's views, each video once
+        self.test_scores = self.test_views.scores()
+        self.test_views.reset()
+        self.log_dict({"test/top1": top1, "test/top5": top5,
+                       "test/videos": float(videos)}, sync_dist=True)  # equal on every rank: gathered  # fmt: skip
 
     # -- optimizer -----------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ clip is mixed with the clip at the mirrored batch position (``x.flip(0)``); CutM
 ``switch_prob`` when both are enabled, and its ``λ`` is corrected to the exact area of the clipped box.
 
 Targets: label-smoothed one-hot rows (``1 − ε + ε/K`` on the class, ``ε/K`` elsewhere) mixed with the same ``λ``;
-train against them with :func:`soft_target_cross_entropy`.
+train against them with ``F.cross_entropy(logits, targets)`` (probability targets).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["MixedBatch", "VideoMixup", "soft_target_cross_entropy", "smooth_one_hot"]
+__all__ = ["MixedBatch", "VideoMixup", "smooth_one_hot"]
 
 
 class MixedBatch(NamedTuple):
@@ -37,11 +37,6 @@ def smooth_one_hot(labels: Tensor, num_classes: int, smoothing: float = 0.0) -> 
     off = smoothing / num_classes
     out = torch.full((labels.shape[0], num_classes), off, device=labels.device)
     return out.scatter_(1, labels.long()[:, None], 1.0 - smoothing + off)
-
-
-def soft_target_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
-    """Mean over the batch of ``−Σ_k targets_k · log softmax(logits)_k`` (nats); ``(B, K)`` both."""
-    return -(targets * logits.float().log_softmax(-1)).sum(-1).mean()
 
 
 class VideoMixup:

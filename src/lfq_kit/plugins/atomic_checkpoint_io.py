@@ -5,15 +5,14 @@ Lightning's ``TorchCheckpointIO`` saves through an fsspec transaction whose temp
 checkpoints (a tmpfs ``/tmp``, a network or scratch disk for ``runs/``), the commit is ``shutil.move``, a copy
 into the final name: a process killed during the copy leaves a truncated file under the final name (and the
 previous ``last.ckpt`` overwritten). Nothing is fsync'ed either, so after a power loss or a node crash the
-renamed file may be empty. :class:`AtomicCheckpointIO` writes to ``dir/.name.partial`` (same folder, so the
-rename is atomic), fsyncs the file, ``os.replace``'s it, then fsyncs the folder.
+renamed file may be empty. :class:`AtomicCheckpointIO` writes through :func:`lfq_kit.io.write_file_atomic`: to
+``dir/.name.partial`` (same folder, so the rename is atomic), fsync of the file, ``os.replace``, fsync of the folder.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 import torch
 from fsspec.core import url_to_fs
@@ -21,55 +20,9 @@ from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-__all__ = ["PARTIAL_SUFFIX", "AtomicCheckpointIO", "fsync_folder", "partial_path", "remove_partial_files",
-           "write_file_atomic"]  # fmt: skip
+from ..io import write_file_atomic
 
-PARTIAL_SUFFIX = ".partial"
-"""Suffix of files being written; not ``.ckpt``, so Lightning's search for ``last*.ckpt`` never picks one."""
-
-
-def partial_path(path: Path) -> Path:
-    """``dir/.name.partial``: the temporary name beside ``path`` (hidden, same filesystem as the target)."""
-    return path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
-
-
-def fsync_folder(folder: Path) -> None:
-    """Flush a folder's entries (a rename or a new link) to disk; a no-op where folders cannot be opened (Windows)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_file_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Call ``write(file)`` on ``dir/.name.partial``, fsync it, rename it to ``path`` and fsync the folder.
-
-    A process killed at any point leaves ``path`` as it was (absent, or the previous complete file) and at most a
-    ``.partial`` file, which :func:`remove_partial_files` deletes. On an exception the partial file is removed.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = partial_path(path)
-    try:
-        with open(tmp, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_folder(path.parent)
-
-
-def remove_partial_files(folder: Path) -> list[Path]:
-    """Delete the ``.*.partial`` files a killed writer left in ``folder``; returns them. Call it only when no
-    other process writes into ``folder`` (at the start of a run, on one rank)."""
-    stale = sorted(folder.glob(f".*{PARTIAL_SUFFIX}")) if folder.is_dir() else []
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
+__all__ = ["AtomicCheckpointIO"]
 
 
 def _local_path(path: _PATH) -> Path | None:

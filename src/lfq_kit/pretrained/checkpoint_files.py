@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from ..data.atomic import write_atomic
+from ..io import write_atomic
 
 __all__ = [
     "ConversionResult",

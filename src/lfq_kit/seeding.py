@@ -1,5 +1,6 @@
-"""Seeds of the data layer: every random choice of a training sample (clip start, crop, flip, replacement of
-a bad file, camera path) is a pure function of ``(base seed, epoch, dataset index)``.
+"""The one seed mixer of lfq-kit: every random choice of a training sample (clip start, crop, flip, replacement
+of a bad file, camera path) is a pure function of ``(base seed, epoch, dataset index)``, and every training step's
+draws (:class:`~lfq_kit.models.step_seed.StepSeeded`) of ``(base seed, batch count, rank)``.
 
 The training sampler (:class:`~lfq_kit.data.epoch_sampler.EpochSampler`) yields :class:`SampleKey` s
 ``(index, seed)`` with ``seed = sample_seed(base, epoch, index)``; the DataLoader hands them to the dataset's
