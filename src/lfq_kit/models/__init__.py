@@ -2,8 +2,8 @@
 
 from .frozen_tokenizer import FrozenTokenizer, tokenizer_hash
 from .masked_lm import MaskedLM
-from .schedules import WarmupCosine
-from .token_consumer import TokenConsumer
+from ._training import WarmupCosine
+from ._token_consumer import TokenConsumer
 from .tokenizer import TokenizerGenerator, VideoTokenizer, check_video
 from .video_classifier import VideoClassifier
 from .videomae import VideoMAEPretraining
