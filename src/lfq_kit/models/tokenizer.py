@@ -274,13 +274,16 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
         self._train_pixels.observe(video, self.generator_step)  # every batch, read back lazily
         return video
 
+    def _raise_on_bad_pixels(self, check: LazyPixelCheck, what: str) -> None:
+        raise_on_bad_pixels(check, what, self._trainer)  # every rank raises, none hangs
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.window_position == 0 and self.generator_step % max(1, self.trainer.log_every_n_steps) == 0:
-            raise_on_bad_pixels(self._train_pixels, "training batch at generator step", self._trainer)
+            self._raise_on_bad_pixels(self._train_pixels, "training batch at generator step")
         super().on_train_batch_end(outputs, batch, batch_idx)
 
     def on_train_epoch_end(self) -> None:
-        raise_on_bad_pixels(self._train_pixels, "training batch at generator step", self._trainer)
+        self._raise_on_bad_pixels(self._train_pixels, "training batch at generator step")
         super().on_train_epoch_end()
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -391,7 +394,7 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
         self.log(f"{stage}/reconstruction", metrics.reconstruction, batch_size=batch_size)
 
     def _end_evaluation(self, stage: str) -> None:
-        raise_on_bad_pixels(self._eval_pixels, f"{stage} batch", self._trainer)
+        self._raise_on_bad_pixels(self._eval_pixels, f"{stage} batch")
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         # computed over every rank's indices already: sync_dist averages equal values (and silences the warning)
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.codebook().items()}, sync_dist=True)
@@ -401,7 +404,7 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         if self.trainer.state.fn == TrainerFn.FITTING:  # do not validate (or checkpoint) a model trained on bad pixels
-            raise_on_bad_pixels(self._train_pixels, "training batch at generator step", self._trainer)
+            self._raise_on_bad_pixels(self._train_pixels, "training batch at generator step")
         self._eval_pixels.reset()
 
     def on_validation_epoch_end(self) -> None:
