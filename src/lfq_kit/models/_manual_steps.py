@@ -59,6 +59,11 @@ class ManualSteps(NonFiniteState):
         sched = schedulers[index] if isinstance(schedulers, list) else schedulers
         return opt, sched
 
+    def _zero_grad(self, optimizers: int) -> None:
+        """At a window's first batch: drop the gradients of the first ``optimizers`` optimizers."""
+        for index in range(optimizers):
+            self._optimizer_and_scheduler(index)[0].zero_grad(set_to_none=True)
+
     def _apply_step(self, index: int, ok: bool) -> None:
         """Step optimizer ``index`` on the accumulated gradients, or (``ok`` False) drop them and step on none.
 

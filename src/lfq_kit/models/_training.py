@@ -21,6 +21,7 @@ import torch
 from timm.optim import param_groups_weight_decay
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.swa_utils import AveragedModel
 
 __all__ = [
     "WarmupCosine",
@@ -34,6 +35,7 @@ __all__ = [
     "regroup_optimizer_state",
     "scaled_lr",
     "step_scheduler",
+    "update_ema",
     "warmup_cosine",
     "weight_decay_groups",
 ]
@@ -205,6 +207,15 @@ def effective_batch(trainer: L.Trainer | None) -> int:
     if trainer is None:
         return batch
     return batch * int(trainer.accumulate_grad_batches) * int(trainer.world_size)
+
+
+@torch.no_grad()
+def update_ema(ema: AveragedModel, model: nn.Module) -> None:
+    """One EMA step of ``model``'s parameters into ``ema``; buffers (a VQ codebook under EMA updates, a quantizer's
+    step) are copied: they follow the live model."""
+    ema.update_parameters(model)
+    for ema_buffer, buffer in zip(ema.module.buffers(), model.buffers()):
+        ema_buffer.copy_(buffer)
 
 
 def compile_modules(module: L.LightningModule, parts: Iterable[nn.Module]) -> None:

@@ -13,8 +13,7 @@ The discriminator's loss is computed on the generator's output before the genera
 infinity in one decision per batch window (:class:`~lfq_kit.models.nonfinite.NonFiniteGuard`: one host read), and
 the EMA and LeCAM's EMAs are updated with the applied steps. Statistics over the batch that are not means over
 samples are per micro-batch under accumulation: LFQ's batch entropy (and a VQ's EMA codebook update, which happens
-in its forward) see ``B`` clips, not ``k·B``.
-"""
+in its forward) see ``B`` clips, not ``k·B``."""
 
 from __future__ import annotations
 
@@ -33,7 +32,7 @@ from ..losses import LeCAM, discriminator_loss, generator_loss, r1_penalty
 from ..quantizers import LFQ, Quantizer, QuantizerOutput
 from ._hparams import save_init_config
 from ._manual_steps import ManualSteps, check_accumulate_grad_batches
-from ._training import build_optimizer, compile_modules, warmup_cosine
+from ._training import build_optimizer, compile_modules, update_ema, warmup_cosine
 from .checks import (LazyPixelCheck, check_index_layout, check_latent_channels, check_quantizer_dim, check_video,
                      raise_on_bad_pixels)
 from .eval_metrics import ReconstructionMetrics, pooled_psnr
@@ -295,8 +294,7 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
         gan_active = self.discriminator is not None and step >= self.hparams.disc_start
         self.quantizer.set_step(step)
         if position == 0:
-            for index in range(self.steps_per_batch):
-                self._optimizer_and_scheduler(index)[0].zero_grad(set_to_none=True)
+            self._zero_grad(self.steps_per_batch)
             self._lecam_logits = []
 
         with self._no_sync(last):
@@ -369,12 +367,8 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
         logs["train/logits_fake"] = fake_logits.detach().float().mean()
         return loss
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        self.ema.update_parameters(self.generator)
-        # Buffers (a VQ codebook under EMA updates, the quantizer's step) follow the live model.
-        for ema_buffer, buffer in zip(self.ema.module.buffers(), self.generator.buffers()):
-            ema_buffer.copy_(buffer)
+        update_ema(self.ema, self.generator)
 
     # -- evaluation ------------------------------------------------------------------------------
 
