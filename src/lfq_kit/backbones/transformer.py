@@ -104,7 +104,9 @@ class BidirectionalTransformer(nn.Module):
 
 @BACKBONES.register
 class TransformerTiny(BidirectionalTransformer):
-    """4 blocks × 128, 4 heads (CPU quick starts and tests); every other argument is :class:`BidirectionalTransformer`'s."""
+    """4 blocks × 128, 4 heads (CPU quick starts and tests).
+
+    Every other argument is :class:`BidirectionalTransformer`'s (``**kwargs``)."""
 
     def __init__(self, dim: int = 128, depth: int = 4, num_heads: int = 4, **kwargs: Any) -> None:
         super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
@@ -112,7 +114,9 @@ class TransformerTiny(BidirectionalTransformer):
 
 @BACKBONES.register
 class TransformerS(BidirectionalTransformer):
-    """8 blocks × 512, 8 heads; every other argument is :class:`BidirectionalTransformer`'s."""
+    """8 blocks × 512, 8 heads.
+
+    Every other argument is :class:`BidirectionalTransformer`'s (``**kwargs``)."""
 
     def __init__(self, dim: int = 512, depth: int = 8, num_heads: int = 8, **kwargs: Any) -> None:
         super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
@@ -120,7 +124,9 @@ class TransformerS(BidirectionalTransformer):
 
 @BACKBONES.register
 class TransformerB(BidirectionalTransformer):
-    """MAGVIT-B: 12 blocks × 768, 12 heads (reference Sec. 4); every other argument is :class:`BidirectionalTransformer`'s."""
+    """MAGVIT-B: 12 blocks × 768, 12 heads (reference Sec. 4).
+
+    Every other argument is :class:`BidirectionalTransformer`'s (``**kwargs``)."""
 
     def __init__(self, dim: int = 768, depth: int = 12, num_heads: int = 12, **kwargs: Any) -> None:
         super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
@@ -128,7 +134,9 @@ class TransformerB(BidirectionalTransformer):
 
 @BACKBONES.register
 class TransformerL(BidirectionalTransformer):
-    """MAGVIT-L: 24 blocks × 1024, 16 heads (≈ 306 M parameters; reference Sec. 4); every other argument is :class:`BidirectionalTransformer`'s."""
+    """MAGVIT-L: 24 blocks × 1024, 16 heads (≈ 306 M parameters; reference Sec. 4).
+
+    Every other argument is :class:`BidirectionalTransformer`'s (``**kwargs``)."""
 
     def __init__(self, dim: int = 1024, depth: int = 24, num_heads: int = 16, **kwargs: Any) -> None:
         super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)

@@ -148,7 +148,9 @@ class VideoViT(nn.Module):
 
 @BACKBONES.register
 class VideoViTTiny(VideoViT):
-    """Video ViT, 4 blocks × 128, 4 heads (CPU quick starts and tests); every other argument is :class:`VideoViT`'s."""
+    """Video ViT, 4 blocks × 128, 4 heads (CPU quick starts and tests).
+
+    Every other argument is :class:`VideoViT`'s (``**kwargs``)."""
 
     def __init__(self, dim: int = 128, depth: int = 4, num_heads: int = 4, **kwargs: Any) -> None:
         super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
@@ -156,7 +158,9 @@ class VideoViTTiny(VideoViT):
 
 @BACKBONES.register
 class VideoViTS(VideoViT):
-    """Video ViT-S: 12 blocks × 384, 6 heads (≈ 22 M parameters); every other argument is :class:`VideoViT`'s."""
+    """Video ViT-S: 12 blocks × 384, 6 heads (≈ 22 M parameters).
+
+    Every other argument is :class:`VideoViT`'s (``**kwargs``)."""
 
     def __init__(self, dim: int = 384, depth: int = 12, num_heads: int = 6, **kwargs: Any) -> None:
         super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
@@ -164,7 +168,9 @@ class VideoViTS(VideoViT):
 
 @BACKBONES.register
 class VideoViTB(VideoViT):
-    """Video ViT-B: 12 blocks × 768, 12 heads (≈ 86 M parameters; VideoMAE's encoder); every other argument is :class:`VideoViT`'s."""
+    """Video ViT-B: 12 blocks × 768, 12 heads (≈ 86 M parameters; VideoMAE's encoder).
+
+    Every other argument is :class:`VideoViT`'s (``**kwargs``)."""
 
     def __init__(self, dim: int = 768, depth: int = 12, num_heads: int = 12, **kwargs: Any) -> None:
         super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
@@ -172,7 +178,9 @@ class VideoViTB(VideoViT):
 
 @BACKBONES.register
 class VideoViTL(VideoViT):
-    """Video ViT-L: 24 blocks × 1024, 16 heads (≈ 304 M parameters); every other argument is :class:`VideoViT`'s."""
+    """Video ViT-L: 24 blocks × 1024, 16 heads (≈ 304 M parameters).
+
+    Every other argument is :class:`VideoViT`'s (``**kwargs``)."""
 
     def __init__(self, dim: int = 1024, depth: int = 24, num_heads: int = 16, **kwargs: Any) -> None:
         super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)

@@ -1,9 +1,9 @@
 """LightningModules, one per task (tokenizer, masked LM, VideoMAE pretraining, video classifier), and the frozen tokenizer that token consumers load."""
 
+from ._token_consumer import TokenConsumer
+from ._training import WarmupCosine
 from .frozen_tokenizer import FrozenTokenizer, tokenizer_hash
 from .masked_lm import MaskedLM
-from ._training import WarmupCosine
-from ._token_consumer import TokenConsumer
 from .tokenizer import TokenizerGenerator, VideoTokenizer, check_video
 from .video_classifier import VideoClassifier
 from .videomae import VideoMAEPretraining

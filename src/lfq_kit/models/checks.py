@@ -14,7 +14,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LazyPixelCheck", "check_class_labels", "raise_on_bad_pixels", "check_index_layout", "check_latent_channels", "check_quantizer_dim", "check_video"]
+__all__ = [
+    "LazyPixelCheck",
+    "check_class_labels",
+    "check_index_layout",
+    "check_latent_channels",
+    "check_quantizer_dim",
+    "check_video",
+    "raise_on_bad_pixels",
+]
 
 PIXEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _TOLERANCE = 1e-3  # float rounding of x / 127.5 − 1

@@ -30,9 +30,9 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.functional.classification import multiclass_accuracy
 
-from .checks import check_class_labels
 from ._hparams import save_init_config
 from ._training import build_optimizer, compile_modules, no_weight_decay_names, recipe_adamw, step_scheduler
+from .checks import check_class_labels
 from .layer_decay import layer_decay_groups
 from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
 from .pretrained import load_backbone_weights

@@ -30,15 +30,15 @@ from torchmetrics import MeanMetric
 
 from ..backbones.masked_decoder import MaskedDecoder, videomae_decoder_size
 from ..nn.factorized_tokens import FactorizedTokens
-from .frozen_tokenizer import FrozenTokenizer
 from ._hparams import save_init_config
+from ._token_consumer import TokenConsumer
 from ._training import (build_optimizer, compile_modules, effective_batch, no_weight_decay, recipe_adamw, scaled_lr,
                         step_scheduler, weight_decay_groups)
+from .frozen_tokenizer import FrozenTokenizer
 from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
 from .pixel_targets import normalized_tubelets
 from .pretrained import load_backbone_weights
 from .step_seed import StepSeeded
-from ._token_consumer import TokenConsumer
 from .tube_masking import tube_mask
 
 __all__ = ["VideoMAEPretraining", "no_weight_decay", "scaled_lr"]
