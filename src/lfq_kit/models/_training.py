@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from fnmatch import fnmatchcase
 from functools import partial
 from typing import Any, Callable, Iterable
 
@@ -72,13 +73,9 @@ def no_weight_decay_names(model: nn.Module) -> set[str]:
             declared |= {f"{prefix}.{n}" if prefix else n for n, _ in module.named_parameters(recurse=False)}
     names = set()
     for name, param in model.named_parameters():
-        if no_weight_decay(name, param) or any(re.fullmatch(_glob(p), name) for p in declared):
+        if no_weight_decay(name, param) or any(fnmatchcase(name, pattern) for pattern in declared):
             names.add(name)
     return names
-
-
-def _glob(pattern: str) -> str:
-    return ".*".join(re.escape(part) for part in pattern.split("*"))
 
 
 def weight_decay_groups(model: nn.Module) -> list[dict[str, Any]]:
