@@ -49,7 +49,7 @@ def _schema(cls) -> dict:
 @pytest.mark.parametrize("name", BUILTIN)
 def test_signatures_are_typed_with_plain_defaults(name):
     """jsonargparse builds configs from __init__: every argument typed, defaults plain values (no modules). A
-    preset's ``**kwargs`` are its base's arguments, which jsonargparse resolves through the ``super().__init__`` call."""
+    preset's ``**kwargs`` are its base's arguments, which jsonargparse resolves through its ``super().__init__``."""
     cls = BACKBONES.get(name)
     for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
         if p.kind is inspect.Parameter.VAR_KEYWORD:

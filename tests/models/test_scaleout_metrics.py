@@ -25,7 +25,7 @@ def _validate(tmp_path, model, data) -> tuple[dict, list[str]]:
     return t.callback_metrics, [str(w.message) for w in caught if "sync_dist" in str(w.message)]
 
 
-def test_tokenizer_validation_logs_no_unsynced_figure_and_pools_the_mse(tmp_path, process_group):
+def test_tokenizer_validation_logs_no_unsynced_figure_and_pools_the_mse(tmp_path, process_group):  # noqa: F811
     assert dist.is_initialized()
     model = tiny_tokenizer(ema_decay=0.9)
     metrics, complaints = _validate(tmp_path, model, RandomClipData())
@@ -38,7 +38,7 @@ def test_tokenizer_validation_logs_no_unsynced_figure_and_pools_the_mse(tmp_path
     assert 0 < metrics["val/codebook_usage"] <= 1
 
 
-def test_masked_lm_validation_logs_no_unsynced_figure(tmp_path, process_group):
+def test_masked_lm_validation_logs_no_unsynced_figure(tmp_path, process_group):  # noqa: F811
     torch.manual_seed(0)
     model = MaskedLM(TransformerTiny(), grid=(2, 2, 4), codebook_size=2**18, num_classes=0, val_mask_ratios=(0.5, 1.0))
     metrics, complaints = _validate(tmp_path, model, RandomValTokens(count=6, batch_size=4))
