@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from lfq_kit.backbones import VideoViT
 from lfq_kit.backbones.transformer import TransformerTiny
+from lfq_kit.models import VideoClassifier
 from lfq_kit.models._token_consumer import TokenConsumer
 from lfq_kit.models._training import (build_optimizer, decay_steps, no_weight_decay_names, regroup_optimizer_state,
                                       weight_decay_groups)  # fmt: skip
@@ -140,3 +142,18 @@ def test_the_mixins_save_and_load_their_checkpoint_state_in_any_order(order):
     assert restored.nonfinite_guard.state_dict() == {"skipped": 5, "in_a_row": [2]}
     with pytest.raises(ValueError, match="hash aaaaaaaaaaaa"):
         _module(order, "b" * 64).on_load_checkpoint(checkpoint)
+
+
+def test_a_given_optimizer_gets_the_layer_scales_and_the_weight_decay_rule():
+    vit = VideoViT(clip_size=(4, 16, 16), tubelet_size=2, patch_size=8, dim=16, depth=2, num_heads=2)
+    model = VideoClassifier(vit, num_classes=3, layer_decay=0.5,
+                            optimizer=lambda params: torch.optim.SGD(params, lr=0.1, weight_decay=0.01))  # fmt: skip
+    opt = model.configure_optimizers()["optimizer"]
+    assert isinstance(opt, torch.optim.SGD)
+    names = {id(p): n for n, p in model.named_parameters()}
+    by_name = {names[id(p)]: g for g in opt.param_groups for p in g["params"]}
+    # initial_lr: the schedule's peak (LambdaLR has already applied the first warm-up factor to lr)
+    assert by_name["head.weight"]["initial_lr"] == pytest.approx(0.1) and by_name["head.weight"]["weight_decay"] == 0.01
+    assert by_name["backbone.blocks.0.attn.qkv.weight"]["initial_lr"] == pytest.approx(0.1 * 0.5**2)
+    assert by_name["backbone.blocks.0.attn.qkv.bias"]["weight_decay"] == 0.0
+    assert by_name["backbone.patch_embed.proj.weight"]["initial_lr"] == pytest.approx(0.1 * 0.5**3)
