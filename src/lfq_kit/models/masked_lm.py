@@ -301,16 +301,17 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
         their optimizer state is regrouped, each parameter keeping its moments."""
         names = {id(p): n for n, p in self.named_parameters()}
         new = [[names[id(p)] for p in g["params"]] for g in weight_decay_groups(self)]
-        flat = sum(new, [])
-        legacy = [[n for n in flat if self._legacy_decay(n)], [n for n in flat if not self._legacy_decay(n)]]
+        trained = [(n, p) for n, p in self.named_parameters() if p.requires_grad]  # the old groups' order
+        legacy = [[n for n, p in trained if self._legacy_decay(n, p)]]
+        legacy.append([n for n, p in trained if not self._legacy_decay(n, p)])
         states = checkpoint.get("optimizer_states", [])
         saved = [len(g["params"]) for g in states[0]["param_groups"]] if len(states) == 1 else None
         if legacy != new and saved == [len(g) for g in legacy]:
             states[0] = regroup_optimizer_state(states[0], legacy, new)
         super().on_load_checkpoint(checkpoint)
 
-    def _legacy_decay(self, name: str) -> bool:
-        param = self.get_parameter(name)
+    @staticmethod
+    def _legacy_decay(name: str, param: nn.Parameter) -> bool:
         return param.ndim >= 2 and "embedding" not in name and "tables" not in name
 
     # -- generation ----------------------------------------------------------------------------------
