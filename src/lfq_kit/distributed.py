@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["all_reduce_mean", "is_distributed"]
+__all__ = ["all_reduce_mean", "all_reduce_sum", "is_distributed", "world_size"]
 
 
 def is_distributed() -> bool:
@@ -15,10 +15,22 @@ def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def world_size() -> int:
+    """Ranks of the default process group (1 when none is initialized)."""
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def all_reduce_sum(x: Tensor) -> Tensor:
+    """``x`` summed over the ranks, in place (not differentiable; ``x`` unchanged on one process)."""
+    if is_distributed():
+        dist.all_reduce(x)
+    return x
+
+
 def all_reduce_mean(x: Tensor) -> Tensor:
     """``x`` averaged over the ranks, in place (not differentiable; ``x`` unchanged on one process). For means
     of equal-sized per-rank batches (as DDP has) this is the global-batch mean."""
     if is_distributed():
-        dist.all_reduce(x)
+        all_reduce_sum(x)
         x /= dist.get_world_size()
     return x

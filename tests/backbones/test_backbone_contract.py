@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from jsonargparse import ArgumentParser
 
 import lfq_kit.backbones  # noqa: F401  (registers the built-in backbones)
 from lfq_kit.backbones import BidirectionalTransformer, Decoder, Discriminator, Encoder, VideoViT
@@ -38,10 +39,24 @@ def test_every_builtin_backbone_is_covered_and_classified():
     assert {"Magvit2Encoder", "Magvit2Decoder", "Image2dEncoder", "Image2dDecoder"} <= set(CAUSAL)
 
 
+def _schema(cls) -> dict:
+    """The arguments (and defaults) jsonargparse's schema of ``cls`` has."""
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(cls)
+    return vars(parser.get_defaults())
+
+
 @pytest.mark.parametrize("name", BUILTIN)
 def test_signatures_are_typed_with_plain_defaults(name):
-    """jsonargparse builds configs from __init__: every argument typed, defaults plain values (no modules)."""
-    for p in list(inspect.signature(BACKBONES.get(name).__init__).parameters.values())[1:]:
+    """jsonargparse builds configs from __init__: every argument typed, defaults plain values (no modules). A
+    preset's ``**kwargs`` are its base's arguments, which jsonargparse resolves through its ``super().__init__``."""
+    cls = BACKBONES.get(name)
+    for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            (base,) = cls.__bases__
+            assert {"dim", "depth", "num_heads"} < set(inspect.signature(base.__init__).parameters), name
+            assert set(inspect.signature(base.__init__).parameters) - {"self"} <= set(_schema(cls)), name
+            continue
         assert p.annotation is not inspect.Parameter.empty, p.name
         assert p.default is not inspect.Parameter.empty, p.name
         leaves = p.default if isinstance(p.default, tuple) else (p.default,)

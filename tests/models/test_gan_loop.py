@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import lfq_kit.models.tokenizer_training as tokenizer_module
+import lfq_kit.models.tokenizer as tokenizer_module
 from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 
 

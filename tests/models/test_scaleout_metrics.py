@@ -2,31 +2,18 @@
 validation goes through a torchmetrics state or ``sync_dist``, so Lightning raises no "sync_dist" warning under a
 process group, and the values are the whole set's."""
 
-import tempfile
 import warnings
 
 import lightning as L
 import pytest
 import torch
 import torch.distributed as dist
-from lightning.pytorch.trainer.connectors.accelerator_connector import _AcceleratorConnector
-from lightning.pytorch.trainer.connectors.logger_connector import result
 
 from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models.masked_lm import MaskedLM
+from process_group import process_group  # noqa: F401  (fixture)
 from random_tokens import RandomValTokens
 from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
-
-
-@pytest.fixture
-def process_group(tmp_path, monkeypatch):
-    """A one-process gloo group, and Lightning told it runs distributed: it then warns (and syncs, through the
-    strategy's reduce) exactly as on several ranks, without spawning any."""
-    monkeypatch.setattr(_AcceleratorConnector, "is_distributed", property(lambda self: True))
-    dist.init_process_group("gloo", init_method=f"file://{tempfile.mktemp(dir=tmp_path)}", rank=0, world_size=1)
-    result.warning_cache.clear()  # the warning is emitted once per process and message
-    yield
-    dist.destroy_process_group()
 
 
 def _validate(tmp_path, model, data) -> tuple[dict, list[str]]:
@@ -38,7 +25,7 @@ def _validate(tmp_path, model, data) -> tuple[dict, list[str]]:
     return t.callback_metrics, [str(w.message) for w in caught if "sync_dist" in str(w.message)]
 
 
-def test_tokenizer_validation_logs_no_unsynced_figure_and_pools_the_mse(tmp_path, process_group):
+def test_tokenizer_validation_logs_no_unsynced_figure_and_pools_the_mse(tmp_path, process_group):  # noqa: F811
     assert dist.is_initialized()
     model = tiny_tokenizer(ema_decay=0.9)
     metrics, complaints = _validate(tmp_path, model, RandomClipData())
@@ -51,7 +38,7 @@ def test_tokenizer_validation_logs_no_unsynced_figure_and_pools_the_mse(tmp_path
     assert 0 < metrics["val/codebook_usage"] <= 1
 
 
-def test_masked_lm_validation_logs_no_unsynced_figure(tmp_path, process_group):
+def test_masked_lm_validation_logs_no_unsynced_figure(tmp_path, process_group):  # noqa: F811
     torch.manual_seed(0)
     model = MaskedLM(TransformerTiny(), grid=(2, 2, 4), codebook_size=2**18, num_classes=0, val_mask_ratios=(0.5, 1.0))
     metrics, complaints = _validate(tmp_path, model, RandomValTokens(count=6, batch_size=4))

@@ -62,6 +62,10 @@ class MaskedDecoder(nn.Module):
         self.blocks = transformer_blocks(dim, depth, num_heads, mlp_ratio, 0.0, 0.0, 0.0, norm_eps)
         self.norm = nn.LayerNorm(dim, eps=norm_eps if final_norm_eps is None else final_norm_eps)
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters that take no weight decay (timm's convention): the mask token."""
+        return {"mask_token"}
+
     def forward(self, visible_features: Tensor, visible: Tensor, masked: Tensor) -> Tensor:
         """``visible_features`` ``(B, M, encoder_dim)`` at token indices ``visible`` ``(B, M)``; ``masked``
         ``(B, K)`` the other indices → ``(B, K, dim)``."""

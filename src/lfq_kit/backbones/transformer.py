@@ -7,12 +7,15 @@ embeddings, position embeddings and heads belong to the model that uses it (:cla
 Presets (reference Sec. 4): :class:`TransformerB` (MAGVIT-B, 12 × 768, 12 heads) and :class:`TransformerL`
 (MAGVIT-L, 24 × 1024, 16 heads); small ones for tests and CPU runs: :class:`TransformerS` (8 × 512, 8 heads) and
 :class:`TransformerTiny` (4 × 128, 4 heads). In YAML ``class_path: TransformerB`` or ``BidirectionalTransformer``
-with explicit sizes.
+with explicit sizes; a preset sets ``dim``, ``depth`` and ``num_heads`` only and takes every other argument of
+:class:`BidirectionalTransformer` through ``**kwargs`` (typed from it by jsonargparse, e.g. ``init_args: {dropout:
+0.0}``).
 """
 
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import torch
 from timm.layers import trunc_normal_
@@ -101,39 +104,39 @@ class BidirectionalTransformer(nn.Module):
 
 @BACKBONES.register
 class TransformerTiny(BidirectionalTransformer):
-    """4 blocks × 128, 4 heads (CPU quick starts and tests)."""
+    """4 blocks × 128, 4 heads (CPU quick starts and tests).
 
-    def __init__(self, dim: int = 128, depth: int = 4, num_heads: int = 4, mlp_ratio: float = 4.0,
-                 dropout: float = 0.1, attn_dropout: float = 0.1, drop_path: float = 0.0,
-                 activation_checkpointing: bool = False) -> None:  # fmt: skip
-        super().__init__(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path, activation_checkpointing)
+    Every other argument is :class:`BidirectionalTransformer`'s (``**kwargs``)."""
+
+    def __init__(self, dim: int = 128, depth: int = 4, num_heads: int = 4, **kwargs: Any) -> None:
+        super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
 
 
 @BACKBONES.register
 class TransformerS(BidirectionalTransformer):
-    """8 blocks × 512, 8 heads."""
+    """8 blocks × 512, 8 heads.
 
-    def __init__(self, dim: int = 512, depth: int = 8, num_heads: int = 8, mlp_ratio: float = 4.0,
-                 dropout: float = 0.1, attn_dropout: float = 0.1, drop_path: float = 0.0,
-                 activation_checkpointing: bool = False) -> None:  # fmt: skip
-        super().__init__(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path, activation_checkpointing)
+    Every other argument is :class:`BidirectionalTransformer`'s (``**kwargs``)."""
+
+    def __init__(self, dim: int = 512, depth: int = 8, num_heads: int = 8, **kwargs: Any) -> None:
+        super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
 
 
 @BACKBONES.register
 class TransformerB(BidirectionalTransformer):
-    """MAGVIT-B: 12 blocks × 768, 12 heads (reference Sec. 4)."""
+    """MAGVIT-B: 12 blocks × 768, 12 heads (reference Sec. 4).
 
-    def __init__(self, dim: int = 768, depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
-                 dropout: float = 0.1, attn_dropout: float = 0.1, drop_path: float = 0.0,
-                 activation_checkpointing: bool = False) -> None:  # fmt: skip
-        super().__init__(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path, activation_checkpointing)
+    Every other argument is :class:`BidirectionalTransformer`'s (``**kwargs``)."""
+
+    def __init__(self, dim: int = 768, depth: int = 12, num_heads: int = 12, **kwargs: Any) -> None:
+        super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
 
 
 @BACKBONES.register
 class TransformerL(BidirectionalTransformer):
-    """MAGVIT-L: 24 blocks × 1024, 16 heads (≈ 306 M parameters; reference Sec. 4)."""
+    """MAGVIT-L: 24 blocks × 1024, 16 heads (≈ 306 M parameters; reference Sec. 4).
 
-    def __init__(self, dim: int = 1024, depth: int = 24, num_heads: int = 16, mlp_ratio: float = 4.0,
-                 dropout: float = 0.1, attn_dropout: float = 0.1, drop_path: float = 0.0,
-                 activation_checkpointing: bool = False) -> None:  # fmt: skip
-        super().__init__(dim, depth, num_heads, mlp_ratio, dropout, attn_dropout, drop_path, activation_checkpointing)
+    Every other argument is :class:`BidirectionalTransformer`'s (``**kwargs``)."""
+
+    def __init__(self, dim: int = 1024, depth: int = 24, num_heads: int = 16, **kwargs: Any) -> None:
+        super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)

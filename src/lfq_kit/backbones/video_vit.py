@@ -4,7 +4,9 @@ path, and a final LayerNorm (or none: VideoMAE's fine-tuned models pool un-norma
 ``final_norm``). :meth:`VideoViT.forward` encodes every token or only a given subset (the visible
 tokens of masked pretraining), so the encoder's cost scales with the tokens it sees.
 
-Presets: :class:`VideoViTS` (12 × 384, 6 heads), :class:`VideoViTB` (12 × 768, 12 heads; VideoMAE's ViT-B),
+Presets (YAML ``class_path: VideoViTB`` with any :class:`VideoViT` argument in ``init_args``; they set ``dim``,
+``depth`` and ``num_heads`` only, and jsonargparse types the rest from :class:`VideoViT` through ``**kwargs``):
+:class:`VideoViTS` (12 × 384, 6 heads), :class:`VideoViTB` (12 × 768, 12 heads; VideoMAE's ViT-B),
 :class:`VideoViTL` (24 × 1024, 16 heads), and :class:`VideoViTTiny` (4 × 128, 4 heads) for CPU runs and tests.
 Parameter names: ``patch_embed.*`` and ``pos_embed`` (layer 0 of layer-wise lr decay), ``blocks.<i>.*``
 (layer ``i + 1``), ``norm.*`` (layer ``depth + 1``); :meth:`VideoViT.layer_id` says which.
@@ -13,7 +15,7 @@ Parameter names: ``patch_embed.*`` and ``pos_embed`` (layer 0 of layer-wise lr d
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from timm.layers import trunc_normal_
@@ -111,6 +113,10 @@ class VideoViT(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=norm_eps) if final_norm else nn.Identity()
         self.apply(_init_weights)
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters that take no weight decay (timm's convention): a learned position table."""
+        return {"pos_embed"}
+
     def layer_id(self, name: str) -> int:
         """Layer of parameter ``name`` for layer-wise lr decay: 0 embeddings, ``i + 1`` block ``i``, ``depth + 1``
         the final norm (MAE ``util/lr_decay.py``)."""
@@ -142,59 +148,39 @@ class VideoViT(nn.Module):
 
 @BACKBONES.register
 class VideoViTTiny(VideoViT):
-    """Video ViT, 4 blocks × 128, 4 heads (CPU quick starts and tests)."""
+    """Video ViT, 4 blocks × 128, 4 heads (CPU quick starts and tests).
 
-    def __init__(self, clip_size: tuple[int, int, int] = (16, 224, 224), tubelet_size: int = 2, patch_size: int = 16,
-                 first_frame_patch: bool = False, in_channels: int = 3, dim: int = 128, depth: int = 4,
-                 num_heads: int = 4, mlp_ratio: float = 4.0, drop_path: float = 0.0, dropout: float = 0.0,
-                 attn_dropout: float = 0.0, position: PositionKind = "sincos",
-                 activation_checkpointing: bool = False, norm_eps: float = 1e-5,
-                 final_norm: bool = True) -> None:  # fmt: skip
-        super().__init__(clip_size, tubelet_size, patch_size, first_frame_patch, in_channels, dim, depth, num_heads,
-                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing, norm_eps,
-                         final_norm)
+    Every other argument is :class:`VideoViT`'s (``**kwargs``)."""
+
+    def __init__(self, dim: int = 128, depth: int = 4, num_heads: int = 4, **kwargs: Any) -> None:
+        super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
 
 
 @BACKBONES.register
 class VideoViTS(VideoViT):
-    """Video ViT-S: 12 blocks × 384, 6 heads (≈ 22 M parameters)."""
+    """Video ViT-S: 12 blocks × 384, 6 heads (≈ 22 M parameters).
 
-    def __init__(self, clip_size: tuple[int, int, int] = (16, 224, 224), tubelet_size: int = 2, patch_size: int = 16,
-                 first_frame_patch: bool = False, in_channels: int = 3, dim: int = 384, depth: int = 12,
-                 num_heads: int = 6, mlp_ratio: float = 4.0, drop_path: float = 0.0, dropout: float = 0.0,
-                 attn_dropout: float = 0.0, position: PositionKind = "sincos",
-                 activation_checkpointing: bool = False, norm_eps: float = 1e-5,
-                 final_norm: bool = True) -> None:  # fmt: skip
-        super().__init__(clip_size, tubelet_size, patch_size, first_frame_patch, in_channels, dim, depth, num_heads,
-                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing, norm_eps,
-                         final_norm)
+    Every other argument is :class:`VideoViT`'s (``**kwargs``)."""
+
+    def __init__(self, dim: int = 384, depth: int = 12, num_heads: int = 6, **kwargs: Any) -> None:
+        super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
 
 
 @BACKBONES.register
 class VideoViTB(VideoViT):
-    """Video ViT-B: 12 blocks × 768, 12 heads (≈ 86 M parameters; VideoMAE's encoder)."""
+    """Video ViT-B: 12 blocks × 768, 12 heads (≈ 86 M parameters; VideoMAE's encoder).
 
-    def __init__(self, clip_size: tuple[int, int, int] = (16, 224, 224), tubelet_size: int = 2, patch_size: int = 16,
-                 first_frame_patch: bool = False, in_channels: int = 3, dim: int = 768, depth: int = 12,
-                 num_heads: int = 12, mlp_ratio: float = 4.0, drop_path: float = 0.0, dropout: float = 0.0,
-                 attn_dropout: float = 0.0, position: PositionKind = "sincos",
-                 activation_checkpointing: bool = False, norm_eps: float = 1e-5,
-                 final_norm: bool = True) -> None:  # fmt: skip
-        super().__init__(clip_size, tubelet_size, patch_size, first_frame_patch, in_channels, dim, depth, num_heads,
-                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing, norm_eps,
-                         final_norm)
+    Every other argument is :class:`VideoViT`'s (``**kwargs``)."""
+
+    def __init__(self, dim: int = 768, depth: int = 12, num_heads: int = 12, **kwargs: Any) -> None:
+        super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)
 
 
 @BACKBONES.register
 class VideoViTL(VideoViT):
-    """Video ViT-L: 24 blocks × 1024, 16 heads (≈ 304 M parameters)."""
+    """Video ViT-L: 24 blocks × 1024, 16 heads (≈ 304 M parameters).
 
-    def __init__(self, clip_size: tuple[int, int, int] = (16, 224, 224), tubelet_size: int = 2, patch_size: int = 16,
-                 first_frame_patch: bool = False, in_channels: int = 3, dim: int = 1024, depth: int = 24,
-                 num_heads: int = 16, mlp_ratio: float = 4.0, drop_path: float = 0.0, dropout: float = 0.0,
-                 attn_dropout: float = 0.0, position: PositionKind = "sincos",
-                 activation_checkpointing: bool = False, norm_eps: float = 1e-5,
-                 final_norm: bool = True) -> None:  # fmt: skip
-        super().__init__(clip_size, tubelet_size, patch_size, first_frame_patch, in_channels, dim, depth, num_heads,
-                         mlp_ratio, drop_path, dropout, attn_dropout, position, activation_checkpointing, norm_eps,
-                         final_norm)
+    Every other argument is :class:`VideoViT`'s (``**kwargs``)."""
+
+    def __init__(self, dim: int = 1024, depth: int = 24, num_heads: int = 16, **kwargs: Any) -> None:
+        super().__init__(dim=dim, depth=depth, num_heads=num_heads, **kwargs)

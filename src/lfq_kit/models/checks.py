@@ -9,11 +9,20 @@ the training loop checks every batch lazily with :class:`LazyPixelCheck` instead
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LazyPixelCheck", "check_class_labels", "check_index_layout", "check_latent_channels", "check_quantizer_dim", "check_video"]
+__all__ = [
+    "LazyPixelCheck",
+    "check_class_labels",
+    "check_index_layout",
+    "check_latent_channels",
+    "check_quantizer_dim",
+    "check_video",
+    "raise_on_bad_pixels",
+]
 
 PIXEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _TOLERANCE = 1e-3  # float rounding of x / 127.5 − 1
@@ -158,6 +167,17 @@ class LazyPixelCheck:
             return None
         lo, hi = self._range.tolist()
         return f"{what} {first}: {_range_error(lo, hi)}"
+
+
+def raise_on_bad_pixels(check: LazyPixelCheck, what: str, trainer: Any = None) -> None:
+    """Raise ``ValueError`` if ``check`` saw a bad batch here or (under DDP, ``trainer`` given) on another rank:
+    every rank raises, none waits in a collective the others left."""
+    message = check.error(what)
+    if trainer is not None and trainer.world_size > 1:
+        if trainer.strategy.reduce_boolean_decision(message is not None, all=False) and message is None:
+            message = "another rank saw NaN, infinite or out-of-range pixels (its error names the batch)"
+    if message is not None:
+        raise ValueError(message)
 
 
 def check_class_labels(labels: Tensor, num_classes: int) -> None:

@@ -5,8 +5,9 @@ Layer ids: 0 for the patch and position embeddings, ``i + 1`` for block ``i``, `
 the blocks (final norm, head). A parameter of layer ``id`` gets the scale ``decay ** (depth + 1 − id)``: with depth
 12 and decay 0.75 the embeddings train at 0.0238 of the head's rate, block 0 at 0.0317, block 11 at 0.75.
 
-The scale is multiplied into each group's ``lr`` when the optimizer is built, so ``LambdaLR`` (which scales every
-group's *initial* lr) applies it at every scheduler step; each group also keeps it as ``"lr_scale"``.
+Each group keeps its scale as ``"lr_scale"``, which :func:`lfq_kit.models._training.build_optimizer` multiplies into
+the group's ``lr`` when the optimizer is built, so ``LambdaLR`` (which scales every group's *initial* lr) applies it
+at every scheduler step.
 """
 
 from __future__ import annotations
@@ -28,14 +29,12 @@ def layer_decay_groups(
     layer_id: Callable[[str], int],
     depth: int,
     decay: float,
-    lr: float,
-    weight_decay: float,
     no_weight_decay: Callable[[str, nn.Parameter], bool],
 ) -> list[dict]:
     """Optimizer parameter groups, one per (layer, weight decay or not), for parameters that require gradients.
 
-    Each group has ``params``, ``lr = lr · scale``, ``lr_scale``, ``weight_decay`` (0 where ``no_weight_decay``)
-    and ``layer_id``; groups are ordered by layer id.
+    Each group has ``params``, ``lr_scale``, ``layer_id`` and, where ``no_weight_decay``, ``weight_decay = 0`` (the
+    others take the optimizer's); groups are ordered by (layer id, decayed first).
 
     Raises:
         ValueError: ``decay`` outside ``(0, 1]`` or a layer id outside ``[0, depth + 1]``.
@@ -52,8 +51,8 @@ def layer_decay_groups(
         skip = no_weight_decay(name, param)
         key = (lid, skip)
         if key not in groups:
-            scale = layer_scale(lid, depth, decay)
-            groups[key] = {"params": [], "lr": lr * scale, "lr_scale": scale, "layer_id": lid,
-                           "weight_decay": 0.0 if skip else weight_decay}  # fmt: skip
+            groups[key] = {"params": [], "lr_scale": layer_scale(lid, depth, decay), "layer_id": lid}
+            if skip:
+                groups[key]["weight_decay"] = 0.0
         groups[key]["params"].append(param)
     return [groups[k] for k in sorted(groups)]

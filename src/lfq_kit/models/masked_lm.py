@@ -16,22 +16,20 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.distributed as dist
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
-from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
-from ..distributed import is_distributed
+from ..distributed import all_reduce_sum, is_distributed, world_size
 from ..nn.factorized_tokens import FactorizedTokens
+from ._hparams import save_init_config
+from ._token_consumer import TokenConsumer
+from ._training import build_optimizer, compile_modules, regroup_optimizer_state, step_scheduler, weight_decay_groups
 from .checks import check_class_labels
 from .frozen_tokenizer import FrozenTokenizer
-from .hparams import save_init_config
 from .maskgit import cosine_mask, maskgit_decode
 from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
-from .schedules import WarmupCosine
 from .step_seed import StepSeeded
-from .token_consumer import TokenConsumer
 
 __all__ = ["MaskedLM"]
 
@@ -55,9 +53,7 @@ def _global_token_share(mask: Tensor) -> Tensor:
     if not is_distributed():
         return torch.ones((), device=mask.device)
     local = mask.sum().float()
-    total = local.clone()
-    dist.all_reduce(total)
-    return dist.get_world_size() * local / total.clamp_min(1.0)
+    return world_size() * local / all_reduce_sum(local.clone()).clamp_min(1.0)
 
 
 class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule):
@@ -91,7 +87,8 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
         condition_prob: in training, the fraction of examples whose condition latent frames are never masked
             (the others learn unconditional generation of the whole clip).
         optimizer: optimizer factory; None is AdamW(lr 1e-4, β (0.9, 0.96), weight decay 0.045). Biases, norms,
-            embeddings and position embeddings are put in a group without weight decay.
+            embeddings, position embeddings, token tables and the mask token take no weight decay
+            (:mod:`lfq_kit.models._training`).
         warmup_steps: linear learning-rate warm-up (optimizer steps).
         decay_steps: cosine decay ends here; None: ``trainer.max_steps`` when set, else no decay.
         min_lr_ratio: final learning rate as a fraction of the initial one.
@@ -201,9 +198,7 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
 
     def configure_model(self) -> None:
         """Lightning hook (under the strategy): ``torch.compile`` the backbone in place when ``compile``."""
-        if self.hparams.get("compile", False) and not self._compiled:  # absent from older checkpoints
-            self.backbone.compile()  # parameter names and checkpoints are unchanged
-            self._compiled = True
+        compile_modules(self, [self.backbone])
 
     # -- the network -------------------------------------------------------------------------------
 
@@ -294,19 +289,30 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
         for metric in self.val_bits.values():
             metric.reset()
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters without weight decay besides the shared rule's (:mod:`lfq_kit.models._training`)."""
+        return {"position_embedding", "tokens.mask_embedding"}
+
     def configure_optimizers(self) -> Any:
-        decay, no_decay = [], []
-        for name, p in self.named_parameters():
-            if not p.requires_grad:
-                continue
-            (decay if p.ndim >= 2 and "embedding" not in name and "tables" not in name else no_decay).append(p)
-        opt = self.optimizer_factory([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}])
-        max_steps = self.trainer.max_steps if self._trainer is not None else -1
-        decay_steps = self.hparams.decay_steps
-        if decay_steps is None and max_steps and max_steps > 0:
-            decay_steps = max_steps
-        schedule = WarmupCosine(self.hparams.warmup_steps, decay_steps, self.hparams.min_lr_ratio)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": LambdaLR(opt, schedule), "interval": "step"}}
+        return step_scheduler(build_optimizer(self.optimizer_factory, self, weight_decay_groups(self)), self)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resume checkpoints written before the shared weight-decay rule (which decayed the 2-D ``tokens.bias``):
+        their optimizer state is regrouped, each parameter keeping its moments."""
+        names = {id(p): n for n, p in self.named_parameters()}
+        new = [[names[id(p)] for p in g["params"]] for g in weight_decay_groups(self)]
+        trained = [(n, p) for n, p in self.named_parameters() if p.requires_grad]  # the old groups' order
+        legacy = [[n for n, p in trained if self._legacy_decay(n, p)]]
+        legacy.append([n for n, p in trained if not self._legacy_decay(n, p)])
+        states = checkpoint.get("optimizer_states", [])
+        saved = [len(g["params"]) for g in states[0]["param_groups"]] if len(states) == 1 else None
+        if legacy != new and saved == [len(g) for g in legacy]:
+            states[0] = regroup_optimizer_state(states[0], legacy, new)
+        super().on_load_checkpoint(checkpoint)
+
+    @staticmethod
+    def _legacy_decay(name: str, param: nn.Parameter) -> bool:
+        return param.ndim >= 2 and "embedding" not in name and "tables" not in name
 
     # -- generation ----------------------------------------------------------------------------------
 

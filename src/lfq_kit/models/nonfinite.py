@@ -24,6 +24,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
+from ..distributed import all_reduce_sum
+
 __all__ = ["NonFiniteGuard", "NonFiniteLossError", "SkipNonFiniteSteps", "check_max_nonfinite_steps", "discard_gradients"]
 
 
@@ -82,8 +84,8 @@ class NonFiniteGuard:
         """Per slot, True when every loss observed since the last call (on every rank) was finite.
 
         Args:
-            reduce: sums a tensor over ranks (``lambda t: trainer.strategy.reduce(t, reduce_op="sum")``); None
-                on a single process.
+            reduce: sums a tensor over ranks (:func:`lfq_kit.distributed.all_reduce_sum`); None on a single
+                process.
 
         Raises:
             NonFiniteLossError: a slot reached ``max_in_a_row`` skips in a row (the message names it).
@@ -113,13 +115,6 @@ class NonFiniteGuard:
         self.skipped = int(state.get("skipped", 0))
         in_a_row = list(state.get("in_a_row", []))
         self.in_a_row = in_a_row if len(in_a_row) == len(self.names) else [0] * len(self.names)
-
-
-def strategy_sum(trainer: Any) -> Callable[[Tensor], Tensor] | None:
-    """The over-ranks sum of ``trainer``'s strategy, or None on a single process."""
-    if trainer is None or trainer.world_size <= 1:
-        return None
-    return lambda t: trainer.strategy.reduce(t, reduce_op="sum")
 
 
 def has_grad_scaler(trainer: Any) -> bool:
@@ -161,7 +156,7 @@ class SkipNonFiniteSteps(NonFiniteState):
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Callable | None = None) -> None:
         def guarded_closure() -> Any:
             out = optimizer_closure() if optimizer_closure is not None else None
-            (ok,) = self.nonfinite_guard.decide(strategy_sum(self._trainer))
+            (ok,) = self.nonfinite_guard.decide(all_reduce_sum)
             self._nonfinite_last_skipped = not ok
             if not ok:
                 discard_gradients(optimizer, scaled=has_grad_scaler(self._trainer))

@@ -8,7 +8,7 @@ key matches one of the user's ``skip_keys`` (shell patterns, e.g. ``pos_embed`` 
 
 The file is read with ``torch.load(weights_only=True)``: PyTorch's restricted unpickler builds tensors, containers
 and plain values only, so a checkpoint never runs code when it is loaded. lfq-kit's checkpoints need nothing more
-(their hyper-parameters are plain values, :func:`lfq_kit.models.hparams.save_init_config`), nor do the files
+(their hyper-parameters are plain values, :func:`lfq_kit.models._hparams.save_init_config`), nor do the files
 ``lfq-kit convert`` writes from public checkpoints.
 """
 

@@ -2,12 +2,18 @@
 perceptual and GAN losses (Yu et al., arXiv 2310.05737, Sec. 3 and appendix; docs/tokenizer.md).
 
 Two optimizers step once per ``accumulate_grad_batches`` batches each (generator, then discriminator) under
-manual optimization; the training step itself lives in :mod:`lfq_kit.models.tokenizer_training`.
+manual optimization with gradient accumulation (:mod:`lfq_kit.models._manual_steps`).
 Lightning's ``global_step`` counts every optimizer step (Lightning issue 17958), so with a discriminator
 ``global_step = 2 × generator steps``: ``trainer.max_steps`` must be twice the number of generator steps.
 Everything this module schedules (warm-up, cosine decay, ``disc_start``, entropy annealing, lazy R1)
 counts generator steps, :attr:`VideoTokenizer.generator_step`.
-"""
+
+The discriminator's loss is computed on the generator's output before the generator's optimizer step (it reads
+``x̂`` detached and its own weights only, so the order changes no value); both losses are then checked for NaN and
+infinity in one decision per batch window (:class:`~lfq_kit.models.nonfinite.NonFiniteGuard`: one host read), and
+the EMA and LeCAM's EMAs are updated with the applied steps. Statistics over the batch that are not means over
+samples are per micro-batch under accumulation: LFQ's batch entropy (and a VQ's EMA codebook update, which happens
+in its forward) see ``B`` clips, not ``k·B``."""
 
 from __future__ import annotations
 
@@ -15,22 +21,25 @@ from typing import Any, Callable
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
-from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ..losses import LeCAM
+from ..distributed import all_reduce_sum
+from ..losses import LeCAM, discriminator_loss, generator_loss, r1_penalty
+from ..metrics.psnr import pooled_psnr
 from ..quantizers import LFQ, Quantizer, QuantizerOutput
-from .checks import LazyPixelCheck, check_index_layout, check_latent_channels, check_quantizer_dim, check_video
+from ._hparams import save_init_config
+from ._manual_steps import ManualSteps, check_accumulate_grad_batches
+from ._training import build_optimizer, compile_modules, update_ema, warmup_cosine
+from .checks import (LazyPixelCheck, check_index_layout, check_latent_channels, check_quantizer_dim, check_video,
+                     raise_on_bad_pixels)
 from .eval_metrics import ReconstructionMetrics
 from .generator import TokenizerGenerator, to_parameter_dtype
-from .hparams import save_init_config
 from .nonfinite import NonFiniteGuard
-from .schedules import WarmupCosine
 from .step_seed import StepSeeded
-from .tokenizer_training import TokenizerTraining, check_accumulate_grad_batches
 
 __all__ = ["TokenizerGenerator", "VideoTokenizer", "check_video"]
 
@@ -39,7 +48,7 @@ def _default_adam(params) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=1e-4, betas=(0.0, 0.99))
 
 
-class VideoTokenizer(StepSeeded, TokenizerTraining, L.LightningModule):
+class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
     """MAGVIT-v2 tokenizer training: a generator (encoder, quantizer, decoder) and an optional discriminator.
 
     Generator loss per batch::
@@ -88,7 +97,7 @@ class VideoTokenizer(StepSeeded, TokenizerTraining, L.LightningModule):
         ema_decay: decay of the generator's weight EMA (reference: 0.999), used for validation, export,
             :meth:`encode` and :meth:`decode`; None disables the EMA. The discriminator is never averaged.
         accumulate_grad_batches: batches per optimizer step (gradient accumulation, losses scaled by ``1/k``;
-            see :mod:`~lfq_kit.models.tokenizer_training`); all step counts above count optimizer steps.
+            see :mod:`~lfq_kit.models._manual_steps`); all step counts above count optimizer steps.
             ``Trainer(accumulate_grad_batches)`` does not apply to this manually optimized model and is refused.
         max_nonfinite_steps: stop with :class:`~lfq_kit.models.nonfinite.NonFiniteLossError` after this many
             skipped (NaN or infinite loss) steps in a row of either network (:mod:`~lfq_kit.models.nonfinite`).
@@ -161,7 +170,7 @@ class VideoTokenizer(StepSeeded, TokenizerTraining, L.LightningModule):
         self._train_pixels = LazyPixelCheck()
         self._eval_pixels = LazyPixelCheck()
         self._compiled = False
-        self._lecam_logits = []
+        self._lecam_logits: list[tuple[Tensor, Tensor]] = []  # this window's (real, fake), for LeCAM's EMA update
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -241,26 +250,126 @@ class VideoTokenizer(StepSeeded, TokenizerTraining, L.LightningModule):
                 load()
 
     def configure_model(self) -> None:
-        """Lightning hook (under the strategy): ``torch.compile`` the encoder and decoder when ``compile``."""
-        if self.hparams.get("compile", False) and not self._compiled:  # absent from older checkpoints
-            gens = [self.generator] + ([self.ema.module] if self.ema is not None else [])
-            for gen in gens:
-                gen.encoder.compile()  # in place: parameter names and checkpoints are unchanged
-                gen.decoder.compile()
-            self._compiled = True
+        """Lightning hook (under the strategy): ``torch.compile`` the encoder and decoder (live and EMA) when
+        ``compile``."""
+        gens = [self.generator] + ([self.ema.module] if self.ema is not None else [])
+        compile_modules(self, [part for gen in gens for part in (gen.encoder, gen.decoder)])
 
     def configure_optimizers(self) -> Any:
-        max_steps = self.trainer.max_steps if self._trainer is not None else -1
-        decay = self.hparams.decay_steps
-        if decay is None and max_steps and max_steps > 0:
-            decay = max_steps // self.steps_per_batch
-        schedule = WarmupCosine(self.hparams.warmup_steps, decay, self.hparams.min_lr_ratio)
-        opt_g = self.generator_optimizer(self.generator.parameters())
-        configs = [{"optimizer": opt_g, "lr_scheduler": LambdaLR(opt_g, schedule)}]
+        nets = [(self.generator, self.generator_optimizer)]
         if self.discriminator is not None:
-            opt_d = self.discriminator_optimizer(self.discriminator.parameters())
-            configs.append({"optimizer": opt_d, "lr_scheduler": LambdaLR(opt_d, WarmupCosine(**vars(schedule)))})
+            nets.append((self.discriminator, self.discriminator_optimizer))
+        configs = []
+        for net, factory in nets:
+            opt = build_optimizer(factory, net)
+            configs.append({"optimizer": opt, "lr_scheduler": warmup_cosine(opt, self, self.steps_per_batch)})
         return configs
+
+    # -- training step ----------------------------------------------------------------------------
+
+    def _video(self, batch: dict[str, Tensor]) -> Tensor:
+        video = batch["video"]
+        check_video(video, check_range=not self._range_checked)  # values read back once per run: no sync per step
+        self._range_checked = True
+        self._train_pixels.observe(video, self.generator_step)  # every batch, read back lazily
+        return video
+
+    def _raise_on_bad_pixels(self, check: LazyPixelCheck, what: str) -> None:
+        raise_on_bad_pixels(check, what, self._trainer)  # every rank raises, none hangs
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.window_position == 0 and self.generator_step % max(1, self.trainer.log_every_n_steps) == 0:
+            self._raise_on_bad_pixels(self._train_pixels, "training batch at generator step")
+        super().on_train_batch_end(outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self) -> None:
+        self._raise_on_bad_pixels(self._train_pixels, "training batch at generator step")
+        super().on_train_epoch_end()
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        k = self.hparams.get("accumulate_grad_batches", 1)
+        position = self.window_position
+        last = position == k - 1
+        video = self._video(batch)
+        step = self.generator_step
+        gan_active = self.discriminator is not None and step >= self.hparams.disc_start
+        self.quantizer.set_step(step)
+        if position == 0:
+            self._zero_grad(self.steps_per_batch)
+            self._lecam_logits = []
+
+        with self._no_sync(last):
+            # generator
+            recon, qout = self.generator(video)
+            rec_loss = F.mse_loss(recon.float(), video.float())
+            g_loss = self.hparams.reconstruction_weight * rec_loss + qout.loss
+            logs = {"train/reconstruction": rec_loss.detach(), "train/quantizer_loss": qout.loss.detach()}
+            if self.perceptual_loss is not None and self.hparams.perceptual_weight > 0:
+                perceptual = self.perceptual_loss(recon, video)
+                g_loss = g_loss + self.hparams.perceptual_weight * perceptual
+                logs["train/perceptual"] = perceptual.detach()
+            if gan_active:
+                self.discriminator.requires_grad_(False)
+                adversarial = generator_loss(self.discriminator(recon))
+                self.discriminator.requires_grad_(True)
+                g_loss = g_loss + self.hparams.adversarial_weight * adversarial
+                logs["train/generator_adversarial"] = adversarial.detach()
+            if g_loss.requires_grad:
+                self.manual_backward(g_loss / k)
+            self.nonfinite_guard.observe(0, g_loss)
+
+            # discriminator (reads x̂ detached: the generator's coming step changes none of its inputs)
+            if self.discriminator is not None:
+                d_loss = torch.zeros((), device=video.device)
+                if gan_active:
+                    d_loss = self._discriminator_loss(video, recon.detach(), step, logs)
+                    self.manual_backward(d_loss / k)
+                self.nonfinite_guard.observe(1, d_loss)
+
+        if last:
+            ok = self.nonfinite_guard.decide(all_reduce_sum)  # one host read per window
+            self._apply_step(0, ok[0])
+            if self.ema is not None and ok[0]:
+                self._update_ema()
+            if self.discriminator is not None:
+                if ok[1] and self._lecam_logits:  # LeCAM's EMAs see the whole window's logits, once per step
+                    real, fake = zip(*self._lecam_logits)
+                    self.lecam.update(torch.cat(real), torch.cat(fake))
+                self._apply_step(1, ok[1])
+            self._lecam_logits = []
+
+        logs["train/loss"] = g_loss.detach()
+        logs.update({f"train/{k_}": v for k_, v in qout.metrics.items()})
+        self.log_dict(logs, prog_bar=False)
+        self.log("train/psnr", pooled_psnr(recon.detach().float().clamp(-1, 1), video.float(), 2.0), prog_bar=True)
+        self.log("train/nonfinite_skipped", float(self.nonfinite_guard.skipped))
+        return g_loss.detach()
+
+    def _discriminator_loss(self, real: Tensor, fake: Tensor, step: int, logs: dict[str, Tensor]) -> Tensor:
+        """Non-saturating loss + LeCAM (against the EMAs from before this step; this batch's logits are kept
+        for the EMA update at the optimizer step) + lazy R1 (every ``r1_every`` generator steps, scaled by it)."""
+        hp = self.hparams
+        lazy_r1 = hp.r1_weight > 0 and step % hp.r1_every == 0
+        if lazy_r1:
+            real = real.detach().requires_grad_(True)
+        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+        loss = discriminator_loss(real_logits, fake_logits)
+        logs["train/discriminator"] = loss.detach()
+        if hp.lecam_weight > 0:
+            lecam = self.lecam(real_logits, fake_logits)
+            self._lecam_logits.append((real_logits.detach(), fake_logits.detach()))
+            loss = loss + hp.lecam_weight * lecam
+            logs["train/lecam"] = lecam.detach()
+        if lazy_r1:
+            r1 = r1_penalty(real_logits, real)
+            loss = loss + hp.r1_weight * hp.r1_every * r1
+            logs["train/r1"] = r1.detach()
+        logs["train/logits_real"] = real_logits.detach().float().mean()
+        logs["train/logits_fake"] = fake_logits.detach().float().mean()
+        return loss
+
+    def _update_ema(self) -> None:
+        update_ema(self.ema, self.generator)
 
     # -- evaluation ------------------------------------------------------------------------------
 

@@ -23,22 +23,21 @@ from typing import Any, Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.cli import OptimizerCallable
 from timm.layers import trunc_normal_
 from torch import Tensor, nn
-from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..metrics.multiview import MultiViewAccuracy, VideoScores
+from ._hparams import save_init_config
+from ._training import build_optimizer, compile_modules, no_weight_decay_names, recipe_adamw, step_scheduler
 from .checks import check_class_labels
-from .hparams import save_init_config
-from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
 from .layer_decay import layer_decay_groups
+from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
 from .pretrained import load_backbone_weights
-from .schedules import WarmupCosine
 from .step_seed import StepSeeded
 from .video_mixup import VideoMixup
-from .videomae import no_weight_decay, scaled_lr
 
 __all__ = ["PoolingKind", "VideoClassifier"]
 
@@ -84,6 +83,9 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (weights, optimizer and schedule
             unchanged, counted in ``train/nonfinite_skipped``); after this many in a row the run stops with
             :class:`~lfq_kit.models.nonfinite.NonFiniteLossError`.
+        optimizer: optimizer factory (``class_path`` + ``init_args`` in YAML; its own ``lr``, the layer scales
+            applied on top); None: AdamW with ``lr``/``base_lr``, ``betas`` and ``weight_decay`` above.
+        compile: ``torch.compile`` the backbone in ``configure_model`` (the head stays eager).
 
     Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models.step_seed.StepSeeded`),
     so mixup / CutMix draws and drop path are the same in a resumed run as in one never stopped. ``val/loss`` is
@@ -124,6 +126,8 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         decay_steps: int | None = None,
         min_lr_ratio: float = 1e-3,
         max_nonfinite_steps: int = 3,
+        optimizer: OptimizerCallable | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         save_init_config(self)
@@ -156,7 +160,9 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.test_views = MultiViewAccuracy(num_classes)
         self.test_scores: VideoScores | None = None
+        self.optimizer_factory = optimizer
         self._labels_checked = False
+        self._compiled = False
 
     # -- pretrained weights --------------------------------------------------------------------------------
 
@@ -179,6 +185,10 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         restoring = self._trainer is not None and self.trainer.ckpt_path is not None
         if self.hparams.pretrained is not None and not self.loaded_keys and not restoring:
             self.load_pretrained()
+
+    def configure_model(self) -> None:
+        """Lightning hook (under the strategy): ``torch.compile`` the backbone in place when ``compile``."""
+        compile_modules(self, [self.backbone])
 
     # -- the network -------------------------------------------------------------------------------------
 
@@ -255,16 +265,7 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        trainer = self._trainer
-        batch = int(getattr(trainer.datamodule if trainer is not None else None, "batch_size", 1) or 1)
-        if trainer is not None:
-            batch *= int(trainer.accumulate_grad_batches) * int(trainer.world_size)
-        lr = hp.lr if hp.lr is not None else scaled_lr(hp.base_lr, batch)
-        decay = 1.0 if hp.linear_probe else hp.layer_decay
+        skip = no_weight_decay_names(self)
         groups = layer_decay_groups(self.named_parameters(), self._layer_id, getattr(self.backbone, "depth", 0),
-                                    decay, lr, hp.weight_decay, no_weight_decay)  # fmt: skip
-        opt = torch.optim.AdamW(groups, lr=lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay)
-        max_steps = trainer.max_steps if trainer is not None else -1
-        decay_steps = hp.decay_steps if hp.decay_steps is not None else (max_steps if max_steps > 0 else None)
-        schedule = WarmupCosine(hp.warmup_steps, decay_steps, hp.min_lr_ratio)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": LambdaLR(opt, schedule), "interval": "step"}}
+                                    1.0 if hp.linear_probe else hp.layer_decay, lambda name, _: name in skip)
+        return step_scheduler(build_optimizer(self.optimizer_factory or recipe_adamw(self), self, groups), self)

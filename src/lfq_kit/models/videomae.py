@@ -19,51 +19,32 @@ linear warm-up then cosine decay (:class:`lfq_kit.models.WarmupCosine`).
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
-from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
 from ..backbones.masked_decoder import MaskedDecoder, videomae_decoder_size
 from ..nn.factorized_tokens import FactorizedTokens
+from ._hparams import save_init_config
+from ._token_consumer import TokenConsumer
+from ._training import (build_optimizer, compile_modules, effective_batch, no_weight_decay, recipe_adamw, scaled_lr,
+                        step_scheduler, weight_decay_groups)
 from .frozen_tokenizer import FrozenTokenizer
-from .hparams import save_init_config
 from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
 from .pixel_targets import normalized_tubelets
 from .pretrained import load_backbone_weights
-from .schedules import WarmupCosine
 from .step_seed import StepSeeded
-from .token_consumer import TokenConsumer
 from .tube_masking import tube_mask
 
-__all__ = ["VideoMAEPretraining", "scaled_lr"]
+__all__ = ["VideoMAEPretraining", "no_weight_decay", "scaled_lr"]
 
 TargetKind = Literal["pixels", "tokens"]
 _ENCODER_ATTRS = ("grid", "num_tokens", "dim", "clip_size", "tubelet_size", "patch_size", "first_frame_patch")
-
-
-def scaled_lr(base_lr: float, effective_batch: int) -> float:
-    """VideoMAE's linear scaling rule: ``base_lr · effective_batch / 256``."""
-    return base_lr * effective_batch / 256
-
-
-_NORM_MODULE = re.compile(r"(^|_)norm\d*$")  # norm, norm1, norm2, fc_norm, probe_norm, decoder.norm
-
-
-def no_weight_decay(name: str, param: nn.Parameter) -> bool:
-    """No weight decay for: every bias (any shape: a ``*.bias`` name), every parameter of a norm layer (its module
-    named ``norm``, ``norm<i>`` or ``*_norm``, any shape), any other 0- or 1-D parameter, position embeddings
-    (``pos_embed``), mask tokens (``mask_token``) and token tables (``tables``); everything else (linear and
-    convolution weights) decays (MCG-NJU VideoMAE ``optim_factory.py``: ``ndim == 1``, ``.bias`` and its skip list)."""
-    module, _, leaf = name.rpartition(".")
-    if param.ndim < 2 or leaf == "bias" or _NORM_MODULE.search(module.rpartition(".")[2]):
-        return True
-    return any(key in name for key in ("pos_embed", "mask_token", "tables"))
 
 
 class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule):
@@ -101,6 +82,9 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (weights, optimizer and schedule
             unchanged, counted in ``train/nonfinite_skipped``); after this many in a row the run stops with
             :class:`~lfq_kit.models.nonfinite.NonFiniteLossError`.
+        optimizer: optimizer factory (``class_path`` + ``init_args`` in YAML, its own ``lr``); None: AdamW with
+            ``lr``/``base_lr``, ``betas`` and ``weight_decay`` above.
+        compile: ``torch.compile`` the encoder and decoder in ``configure_model`` (targets and heads stay eager).
 
     Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models.step_seed.StepSeeded`),
     so tube masks and drop path are the same in a resumed run as in one never stopped. ``val/loss`` is a clip-weighted
@@ -135,6 +119,8 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         decoder_final_norm_eps: float | None = None,
         pretrained: str | None = None,
         pretrained_skip_keys: list[str] | None = None,
+        optimizer: OptimizerCallable | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         save_init_config(self)
@@ -149,6 +135,8 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         self.encoder = encoder
         self.target = target
         self.loaded_keys: list[str] = []  # filled by load_pretrained(), at setup
+        self.optimizer_factory = optimizer
+        self._compiled = False
         self.grid = tuple(encoder.grid)
         decoder_dim, decoder_heads = videomae_decoder_size(encoder.dim, decoder_dim, decoder_heads)
         self.decoder = MaskedDecoder(encoder.num_tokens, encoder.dim, decoder_dim, decoder_depth, decoder_heads,
@@ -193,6 +181,10 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         restoring = self._trainer is not None and self.trainer.ckpt_path is not None
         if self.hparams.pretrained is not None and not self.loaded_keys and not restoring:
             self.load_pretrained()
+
+    def configure_model(self) -> None:
+        """Lightning hook (under the strategy): ``torch.compile`` the encoder and decoder in place when ``compile``."""
+        compile_modules(self, [self.encoder, self.decoder])
 
     # -- one step --------------------------------------------------------------------------------------
 
@@ -239,25 +231,9 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
     # -- optimizer -------------------------------------------------------------------------------------
 
     def effective_batch(self) -> int:
-        """Clips per optimizer step: batch size × gradient accumulation × devices (1 per device without a trainer
-        or a data module that says its ``batch_size``)."""
-        trainer = self._trainer
-        data = trainer.datamodule if trainer is not None else None
-        batch = int(getattr(data, "batch_size", 1) or 1)
-        if trainer is None:
-            return batch
-        return batch * int(trainer.accumulate_grad_batches) * int(trainer.world_size)
+        """Clips per optimizer step (:func:`lfq_kit.models._training.effective_batch`)."""
+        return effective_batch(self._trainer)
 
     def configure_optimizers(self) -> Any:
-        decay, no_decay = [], []
-        for name, p in self.named_parameters():
-            if p.requires_grad:
-                (no_decay if no_weight_decay(name, p) else decay).append(p)
-        hp = self.hparams
-        lr = hp.lr if hp.lr is not None else scaled_lr(hp.base_lr, self.effective_batch())
-        opt = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr,
-                                betas=tuple(hp.betas), weight_decay=hp.weight_decay)  # fmt: skip
-        max_steps = self.trainer.max_steps if self._trainer is not None else -1
-        decay_steps = hp.decay_steps if hp.decay_steps is not None else (max_steps if max_steps > 0 else None)
-        schedule = WarmupCosine(hp.warmup_steps, decay_steps, hp.min_lr_ratio)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": LambdaLR(opt, schedule), "interval": "step"}}
+        factory = self.optimizer_factory or recipe_adamw(self)
+        return step_scheduler(build_optimizer(factory, self, weight_decay_groups(self)), self)

@@ -15,7 +15,8 @@ class TokenConsumer:
     """Mixin for a LightningModule holding ``self.frozen_tokenizer`` (a :class:`FrozenTokenizer` or None).
 
     ``on_save_checkpoint`` stores ``checkpoint["tokenizer"] = {"path", "hash"}``; ``on_load_checkpoint`` raises
-    ``ValueError`` (naming both paths and hashes) when the stored hash differs from the current tokenizer's.
+    ``ValueError`` (naming both paths and hashes) when the stored hash differs from the current tokenizer's. Both
+    call ``super()``, so the mixin composes with the others in any order.
     """
 
     frozen_tokenizer: FrozenTokenizer | None
@@ -23,6 +24,7 @@ class TokenConsumer:
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.frozen_tokenizer is not None:
             checkpoint["tokenizer"] = {"path": self.frozen_tokenizer.path, "hash": self.frozen_tokenizer.hash}
+        super().on_save_checkpoint(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("tokenizer")
@@ -33,3 +35,4 @@ class TokenConsumer:
                 f"{saved['hash'][:12]}), but {tok.path!r} has hash {tok.hash[:12]}: its tokens differ; retrain or "
                 "point `tokenizer` at the original checkpoint"
             )
+        super().on_load_checkpoint(checkpoint)
