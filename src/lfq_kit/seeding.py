@@ -1,6 +1,6 @@
 """The one seed mixer of lfq-kit: every random choice of a training sample (clip start, crop, flip, replacement
 of a bad file, camera path) is a pure function of ``(base seed, epoch, dataset index)``, and every training step's
-draws (:class:`~lfq_kit.models.step_seed.StepSeeded`) of ``(base seed, batch count, rank)``.
+draws (:class:`~lfq_kit.models._step_seed.StepSeeded`) of ``(base seed, batch count, rank)``.
 
 The training sampler (:class:`~lfq_kit.data.epoch_sampler.EpochSampler`) yields :class:`SampleKey` s
 ``(index, seed)`` with ``seed = sample_seed(base, epoch, index)``; the DataLoader hands them to the dataset's
@@ -82,7 +82,7 @@ def order_seed(base: int, epoch: int) -> int:
 
 def step_seed(base: int, step: int, rank: int) -> int:
     """The seed of torch's global generator at training batch ``step`` on ``rank`` (in ``[0, 2^63)``; see
-    :class:`~lfq_kit.models.step_seed.StepSeeded`)."""
+    :class:`~lfq_kit.models._step_seed.StepSeeded`)."""
     return mix_seed(_STEP, base, step, rank)
 
 

@@ -37,7 +37,7 @@ from rss import peak_rss, reset_peak_rss  # noqa: E402
 
 from lfq_kit.backbones import VideoViTS  # noqa: E402
 from lfq_kit.models import VideoClassifier, VideoMAEPretraining  # noqa: E402
-from lfq_kit.models.tube_masking import tube_mask  # noqa: E402
+from lfq_kit.models._tube_masking import tube_mask  # noqa: E402
 
 CLIP, TUBELET, PATCH, RATIO = (16, 112, 112), 2, 16, 0.9
 GRID = (CLIP[0] // TUBELET, CLIP[1] // PATCH, CLIP[2] // PATCH)

@@ -20,7 +20,7 @@ import yaml
 
 from lfq_kit.data import SampleClipsDataModule
 from lfq_kit.models import MaskedLM
-from lfq_kit.models.maskgit import cosine_mask
+from lfq_kit.models._maskgit import cosine_mask
 
 
 def main() -> None:

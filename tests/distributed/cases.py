@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 
 from lfq_kit.backbones import BidirectionalTransformer, VideoViT  # noqa: E402
 from lfq_kit.models import MaskedLM, VideoClassifier, VideoMAEPretraining  # noqa: E402
-from lfq_kit.models import maskgit, tube_masking  # noqa: E402
+from lfq_kit.models import _maskgit as maskgit, _tube_masking as tube_masking  # noqa: E402
 from lfq_kit.quantizers import VQ  # noqa: E402
 from tiny_tokenizer import tiny_tokenizer  # noqa: E402
 
@@ -144,7 +144,7 @@ def _generator(index: int, ratio: float | None) -> torch.Generator:
 
 
 def per_sample_cosine_mask(ids, mask_id, generator=None, ratio=None, maskable=None):
-    """:func:`lfq_kit.models.maskgit.cosine_mask`, each row drawn from its sample's own generator."""
+    """:func:`lfq_kit.models._maskgit.cosine_mask`, each row drawn from its sample's own generator."""
     rows = [_original_cosine_mask(ids[i : i + 1], mask_id, _generator(k, ratio), ratio,
                                   None if maskable is None else maskable[i : i + 1])
             for i, k in enumerate(_sample_index["index"].tolist())]  # fmt: skip
@@ -152,7 +152,7 @@ def per_sample_cosine_mask(ids, mask_id, generator=None, ratio=None, maskable=No
 
 
 def per_sample_tube_mask(batch, grid, ratio, device=None, generator=None):
-    """:func:`lfq_kit.models.tube_masking.tube_mask`, each row drawn from its sample's own generator."""
+    """:func:`lfq_kit.models._tube_masking.tube_mask`, each row drawn from its sample's own generator."""
     rows = [_original_tube_mask(1, grid, ratio, device, _generator(k, ratio)) for k in _sample_index["index"].tolist()]
     return tube_masking.TubeMask(*(torch.cat(parts) for parts in zip(*rows)))
 

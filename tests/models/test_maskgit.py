@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from lfq_kit.models.maskgit import cosine_mask, decoding_mask_counts, maskgit_decode
+from lfq_kit.models._maskgit import cosine_mask, decoding_mask_counts, maskgit_decode
 
 PUBLISHED = [253, 247, 236, 221, 203, 181, 155, 128, 97, 66, 33]  # reference Sec. 4, N = 256, S = 12
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lfq_kit.models.video_mixup import VideoMixup
+from lfq_kit.models._video_mixup import VideoMixup
 
 
 def test_cross_entropy_on_mixed_targets_gives_the_loss_it_gave_before():

@@ -13,7 +13,7 @@ from torch import nn
 
 from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models.masked_lm import MaskedLM
-from lfq_kit.models.nonfinite import NonFiniteGuard, NonFiniteLossError, discard_gradients
+from lfq_kit.models._nonfinite import NonFiniteGuard, NonFiniteLossError, discard_gradients
 from random_tokens import RandomTokens
 from tiny_tokenizer import RandomClipData, tiny_tokenizer
 

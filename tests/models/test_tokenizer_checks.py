@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from lfq_kit.backbones import Image2dDecoder, Image2dEncoder, Magvit2Decoder, Magvit2Encoder
 from lfq_kit.models import VideoTokenizer, check_video
-from lfq_kit.models.checks import LazyPixelCheck
+from lfq_kit.models._checks import LazyPixelCheck
 from tiny_tokenizer import TINY, RandomClipData, RandomClips, tiny_tokenizer
 
 

@@ -9,7 +9,7 @@ import torch
 
 from lfq_kit.backbones import Magvit2Decoder, Magvit2Encoder, StyleGANDiscriminator3d
 from lfq_kit.models import VideoTokenizer
-from lfq_kit.models.eval_metrics import ReconstructionMetrics
+from lfq_kit.metrics import ReconstructionMetrics
 from lfq_kit.quantizers import VQ
 from tiny_tokenizer import TINY, RandomClipData, RandomClips, tiny_tokenizer
 

@@ -16,8 +16,8 @@ from lfq_kit.models._token_consumer import TokenConsumer
 from lfq_kit.models._training import (build_optimizer, decay_steps, no_weight_decay_names, regroup_optimizer_state,
                                       weight_decay_groups)  # fmt: skip
 from lfq_kit.models.masked_lm import MaskedLM
-from lfq_kit.models.nonfinite import NonFiniteGuard, SkipNonFiniteSteps
-from lfq_kit.models.step_seed import StepSeeded
+from lfq_kit.models._nonfinite import NonFiniteGuard, SkipNonFiniteSteps
+from lfq_kit.models._step_seed import StepSeeded
 from random_tokens import RandomTokens
 
 

@@ -9,8 +9,8 @@ from torch.utils.data import DataLoader
 
 from lfq_kit.backbones import VideoViTTiny
 from lfq_kit.models import VideoClassifier, VideoMAEPretraining
-from lfq_kit.models.layer_decay import layer_scale
-from lfq_kit.models.video_mixup import VideoMixup, smooth_one_hot
+from lfq_kit.models._layer_decay import layer_scale
+from lfq_kit.models._video_mixup import VideoMixup, smooth_one_hot
 from lfq_kit.metrics.multiview import aggregate_views
 
 

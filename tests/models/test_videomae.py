@@ -7,8 +7,8 @@ import torch
 
 from lfq_kit.backbones import VideoViTTiny, tubelet_grid
 from lfq_kit.models import FrozenTokenizer, VideoMAEPretraining
-from lfq_kit.models.pixel_targets import normalized_tubelets
-from lfq_kit.models.tube_masking import tube_mask
+from lfq_kit.models._pixel_targets import normalized_tubelets
+from lfq_kit.models._tube_masking import tube_mask
 
 
 def tiny_vit(**kw):

@@ -13,8 +13,8 @@ from lfq_kit.backbones.masked_decoder import MaskedDecoder
 from lfq_kit.backbones.tubelet_embedding import IMAGENET_MEAN, IMAGENET_STD, TubeletEmbedding, fold_input_normalization
 from lfq_kit.data.transforms import to_signed_unit
 from lfq_kit.models import VideoClassifier
-from lfq_kit.models.pixel_targets import normalized_tubelets
-from lfq_kit.models.pretrained import load_backbone_weights
+from lfq_kit.models._pixel_targets import normalized_tubelets
+from lfq_kit.models._pretrained import load_backbone_weights
 from lfq_kit.models.videomae import no_weight_decay
 
 TINY = {"clip_size": (4, 16, 16), "tubelet_size": 2, "patch_size": 8, "dim": 32, "depth": 2, "num_heads": 2}

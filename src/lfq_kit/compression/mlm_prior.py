@@ -2,7 +2,7 @@
 
 A chunk's ``N`` token positions are put in a fixed order (a permutation derived from a seed stored in the header,
 :func:`coding_order`) and split into groups by MaskGIT's decoding schedule
-(:func:`lfq_kit.models.maskgit.decoding_mask_counts`: few tokens first, many at the end, when most context is
+(:func:`lfq_kit.models._maskgit.decoding_mask_counts`: few tokens first, many at the end, when most context is
 known). Group ``s`` is coded under the LM's distributions given groups ``0 … s−1`` (the rest masked), with the
 null class (unconditional); within a group each token's sub-tokens are coded under their own ``S``-way head
 (the heads are factorized, ``p(id) = Π_k p_k(sub_k)``). The decoder runs the same steps, filling each group in
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..models.maskgit import decoding_mask_counts
+from ..models._maskgit import decoding_mask_counts
 from ..models.masked_lm import MaskedLM
 from .prior import TokenPrior
 from .range_coding import RangeDecoderStream, encode_symbols, ideal_bits, log_prob_weights

@@ -1,8 +1,17 @@
 """LightningModules, one per task (tokenizer, masked LM, VideoMAE pretraining, video classifier), and the frozen
-tokenizer that token consumers load. Modules starting with ``_`` are the training layer the four share (not public
-API): ``_training`` (optimizer, weight decay, warm-up + cosine, effective batch, compile), ``_manual_steps``
-(accumulation under manual optimization), ``_token_consumer`` (tokenizer hash in checkpoints), ``_hparams``."""
+tokenizer that token consumers load. Modules starting with ``_`` are the training layer the four share and their
+task helpers (not public API; the names users need are re-exported here):
 
+- shared by all four: ``_training`` (optimizer, weight decay, warm-up + cosine, effective batch, compile),
+  ``_step_seed`` (per-step seeding), ``_nonfinite`` (skipping NaN/inf steps), ``_hparams`` (init config);
+- the tokenizer's: ``_manual_steps`` (accumulation under manual optimization), ``_generator`` (encoder, quantizer,
+  decoder), ``_checks`` (pixels, indices, encoder/decoder pairing; also used for class labels);
+- the token consumers': ``_token_consumer`` (tokenizer hash in checkpoints), ``_maskgit`` (masking schedule and
+  decoding); VideoMAE's: ``_tube_masking``, ``_pixel_targets``, ``_pretrained``, ``_layer_decay``, ``_video_mixup``.
+
+See docs/layout.md for the whole tree."""
+
+from ._nonfinite import NonFiniteLossError
 from ._training import WarmupCosine
 from .frozen_tokenizer import FrozenTokenizer, tokenizer_hash
 from .masked_lm import MaskedLM
@@ -13,6 +22,7 @@ from .videomae import VideoMAEPretraining
 __all__ = [
     "FrozenTokenizer",
     "MaskedLM",
+    "NonFiniteLossError",
     "TokenizerGenerator",
     "VideoClassifier",
     "VideoMAEPretraining",

@@ -5,7 +5,7 @@ losses scaled by ``1/k``; on the last batch of the window the gradients are clip
 schedulers step. Under DDP the first ``k − 1`` backward passes run under ``no_sync`` (the strategy's
 ``block_backward_sync``), so gradients are all-reduced once per step. Lightning's
 ``Trainer(accumulate_grad_batches)`` does not apply to manual optimization and is refused. A step whose loss was
-NaN or infinite is skipped (:mod:`lfq_kit.models.nonfinite`).
+NaN or infinite is skipped (:mod:`lfq_kit.models._nonfinite`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from lightning.pytorch.trainer.states import TrainerFn
 
-from .nonfinite import NonFiniteState, discard_gradients, has_grad_scaler
+from ._nonfinite import NonFiniteState, discard_gradients, has_grad_scaler
 
 __all__ = ["ManualSteps", "check_accumulate_grad_batches"]
 

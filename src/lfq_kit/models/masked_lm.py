@@ -22,14 +22,14 @@ from torchmetrics import MeanMetric
 
 from ..distributed import all_reduce_sum, is_distributed, world_size
 from ..nn.factorized_tokens import FactorizedTokens
+from ._checks import check_class_labels
 from ._hparams import save_init_config
+from ._maskgit import cosine_mask, maskgit_decode
+from ._nonfinite import NonFiniteGuard, SkipNonFiniteSteps
+from ._step_seed import StepSeeded
 from ._token_consumer import TokenConsumer
 from ._training import build_optimizer, compile_modules, regroup_optimizer_state, step_scheduler, weight_decay_groups
-from .checks import check_class_labels
 from .frozen_tokenizer import FrozenTokenizer
-from .maskgit import cosine_mask, maskgit_decode
-from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
-from .step_seed import StepSeeded
 
 __all__ = ["MaskedLM"]
 

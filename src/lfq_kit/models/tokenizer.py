@@ -10,7 +10,7 @@ counts generator steps, :attr:`VideoTokenizer.generator_step`.
 
 The discriminator's loss is computed on the generator's output before the generator's optimizer step (it reads
 ``x̂`` detached and its own weights only, so the order changes no value); both losses are then checked for NaN and
-infinity in one decision per batch window (:class:`~lfq_kit.models.nonfinite.NonFiniteGuard`: one host read), and
+infinity in one decision per batch window (:class:`~lfq_kit.models._nonfinite.NonFiniteGuard`: one host read), and
 the EMA and LeCAM's EMAs are updated with the applied steps. Statistics over the batch that are not means over
 samples are per micro-batch under accumulation: LFQ's batch entropy (and a VQ's EMA codebook update, which happens
 in its forward) see ``B`` clips, not ``k·B``."""
@@ -30,16 +30,16 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ..distributed import all_reduce_sum
 from ..losses import LeCAM, discriminator_loss, generator_loss, r1_penalty
 from ..metrics.psnr import pooled_psnr
+from ..metrics.reconstruction import ReconstructionMetrics
 from ..quantizers import LFQ, Quantizer, QuantizerOutput
+from ._checks import (LazyPixelCheck, check_index_layout, check_latent_channels, check_quantizer_dim, check_video,
+                     raise_on_bad_pixels)
+from ._generator import TokenizerGenerator, to_parameter_dtype
 from ._hparams import save_init_config
 from ._manual_steps import ManualSteps, check_accumulate_grad_batches
+from ._nonfinite import NonFiniteGuard
+from ._step_seed import StepSeeded
 from ._training import build_optimizer, compile_modules, update_ema, warmup_cosine
-from .checks import (LazyPixelCheck, check_index_layout, check_latent_channels, check_quantizer_dim, check_video,
-                     raise_on_bad_pixels)
-from .eval_metrics import ReconstructionMetrics
-from .generator import TokenizerGenerator, to_parameter_dtype
-from .nonfinite import NonFiniteGuard
-from .step_seed import StepSeeded
 
 __all__ = ["TokenizerGenerator", "VideoTokenizer", "check_video"]
 
@@ -66,7 +66,7 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
 
     Validation and test log ``val/*`` and ``test/*``: ``psnr_per_frame`` (the papers' convention),
     ``psnr_pooled``, ``ssim``, ``reconstruction`` and the codebook usage of the whole set
-    (:class:`~lfq_kit.models.eval_metrics.ReconstructionMetrics`), tokenizing through indices only.
+    (:class:`~lfq_kit.metrics.ReconstructionMetrics`), tokenizing through indices only.
 
     Under LightningCLI, ``VideoTokenizer.load_from_checkpoint(path)`` rebuilds the model from the saved
     config; a model built in Python is rebuilt by passing its modules and factories again:
@@ -99,12 +99,12 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
         accumulate_grad_batches: batches per optimizer step (gradient accumulation, losses scaled by ``1/k``;
             see :mod:`~lfq_kit.models._manual_steps`); all step counts above count optimizer steps.
             ``Trainer(accumulate_grad_batches)`` does not apply to this manually optimized model and is refused.
-        max_nonfinite_steps: stop with :class:`~lfq_kit.models.nonfinite.NonFiniteLossError` after this many
-            skipped (NaN or infinite loss) steps in a row of either network (:mod:`~lfq_kit.models.nonfinite`).
+        max_nonfinite_steps: stop with :class:`~lfq_kit.models._nonfinite.NonFiniteLossError` after this many
+            skipped (NaN or infinite loss) steps in a row of either network (:mod:`~lfq_kit.models._nonfinite`).
         compile: ``torch.compile`` the encoder and decoder (live and EMA) in ``configure_model``; the quantizer,
             the losses and the discriminator stay eager.
 
-    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models.step_seed.StepSeeded`),
+    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models._step_seed.StepSeeded`),
     so a resumed run draws the same random numbers as one never stopped.
 
     Raises:

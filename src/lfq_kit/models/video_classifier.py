@@ -7,7 +7,7 @@ Backbones: a :class:`lfq_kit.backbones.VideoViT` (token features ``(B, N, D)``, 
 registered encoder returning ``(B, D, T', H', W')`` (e.g. the tokenizer's ``Magvit2Encoder``; averaged over
 ``T', H', W'``), ``D`` read from its ``dim`` or ``out_channels``. Layer-wise decay needs the ViT's ``layer_id``.
 
-Weights come from a pretraining checkpoint given as ``pretrained`` (:func:`lfq_kit.models.pretrained.
+Weights come from a pretraining checkpoint given as ``pretrained`` (:func:`lfq_kit.models._pretrained.
 load_backbone_weights`, exact key match unless ``skip_keys``); ``--ckpt_path`` resumes a classifier run instead.
 
 Testing: every batch must carry ``video_index`` and ``view_index`` (the clip data modules' test loaders do, with
@@ -30,14 +30,14 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..metrics.multiview import MultiViewAccuracy, VideoScores
+from ._checks import check_class_labels
 from ._hparams import save_init_config
+from ._layer_decay import layer_decay_groups
+from ._nonfinite import NonFiniteGuard, SkipNonFiniteSteps
+from ._pretrained import load_backbone_weights
+from ._step_seed import StepSeeded
 from ._training import build_optimizer, compile_modules, no_weight_decay_names, recipe_adamw, step_scheduler
-from .checks import check_class_labels
-from .layer_decay import layer_decay_groups
-from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
-from .pretrained import load_backbone_weights
-from .step_seed import StepSeeded
-from .video_mixup import VideoMixup
+from ._video_mixup import VideoMixup
 
 __all__ = ["PoolingKind", "VideoClassifier"]
 
@@ -73,8 +73,8 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         fc_norm_eps: that LayerNorm's epsilon (MCG-NJU 1e-6; transformers 1e-5).
         init_scale: the head's trunc-normal (std 0.02) weight is multiplied by this at construction (VideoMAE's
             fine-tuning: 0.001; 1.0 leaves it).
-        layer_decay: layer-wise lr decay (0.75; 1.0 disables it), see :mod:`lfq_kit.models.layer_decay`.
-        mixup_alpha, cutmix_alpha, mixup_prob, mixup_switch_prob: :class:`~lfq_kit.models.video_mixup.VideoMixup`
+        layer_decay: layer-wise lr decay (0.75; 1.0 disables it), see :mod:`lfq_kit.models._layer_decay`.
+        mixup_alpha, cutmix_alpha, mixup_prob, mixup_switch_prob: :class:`~lfq_kit.models._video_mixup.VideoMixup`
             (0.8, 1.0, 1.0, 0.5; alphas 0 disable mixing).
         label_smoothing: of the training targets (0.1).
         base_lr: learning rate per 256 clips of effective batch (1e-3); ``lr``: an absolute one instead.
@@ -82,12 +82,12 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         warmup_steps, decay_steps, min_lr_ratio: warm-up then cosine (decay_steps None: ``trainer.max_steps``).
         max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (weights, optimizer and schedule
             unchanged, counted in ``train/nonfinite_skipped``); after this many in a row the run stops with
-            :class:`~lfq_kit.models.nonfinite.NonFiniteLossError`.
+            :class:`~lfq_kit.models._nonfinite.NonFiniteLossError`.
         optimizer: optimizer factory (``class_path`` + ``init_args`` in YAML; its own ``lr``, the layer scales
             applied on top); None: AdamW with ``lr``/``base_lr``, ``betas`` and ``weight_decay`` above.
         compile: ``torch.compile`` the backbone in ``configure_model`` (the head stays eager).
 
-    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models.step_seed.StepSeeded`),
+    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models._step_seed.StepSeeded`),
     so mixup / CutMix draws and drop path are the same in a resumed run as in one never stopped. ``val/loss`` is
     a clip-weighted :class:`~torchmetrics.MeanMetric`: over several ranks (unpadded, uneven shards) it is the
     mean over every clip.

@@ -1,10 +1,10 @@
 """Masked video pretraining of a video ViT (VideoMAE, arXiv 2203.12602) with normalized-pixel or tokenizer-token
 targets (MAGVIT-v2, arXiv 2310.05737, video understanding experiments; reference Sec. 5).
 
-Each step draws tube masks (:mod:`lfq_kit.models.tube_masking`), encodes the visible tokens only, and a light
+Each step draws tube masks (:mod:`lfq_kit.models._tube_masking`), encodes the visible tokens only, and a light
 decoder (:class:`lfq_kit.backbones.masked_decoder.MaskedDecoder`) predicts the masked positions:
 
-- ``target: pixels``: VideoMAE's per-tubelet normalized pixels (:mod:`lfq_kit.models.pixel_targets`), mean
+- ``target: pixels``: VideoMAE's per-tubelet normalized pixels (:mod:`lfq_kit.models._pixel_targets`), mean
   squared error over the masked tubelets.
 - ``target: tokens``: the ids a frozen tokenizer gives the clip, cross-entropy over the masked positions
   through the factorized tied heads of :class:`lfq_kit.nn.FactorizedTokens` (two 512-way heads for 2^18 ids).
@@ -31,15 +31,15 @@ from torchmetrics import MeanMetric
 from ..backbones.masked_decoder import MaskedDecoder, videomae_decoder_size
 from ..nn.factorized_tokens import FactorizedTokens
 from ._hparams import save_init_config
+from ._nonfinite import NonFiniteGuard, SkipNonFiniteSteps
+from ._pixel_targets import normalized_tubelets
+from ._pretrained import load_backbone_weights
+from ._step_seed import StepSeeded
 from ._token_consumer import TokenConsumer
 from ._training import (build_optimizer, compile_modules, effective_batch, no_weight_decay, recipe_adamw, scaled_lr,
                         step_scheduler, weight_decay_groups)
+from ._tube_masking import tube_mask
 from .frozen_tokenizer import FrozenTokenizer
-from .nonfinite import NonFiniteGuard, SkipNonFiniteSteps
-from .pixel_targets import normalized_tubelets
-from .pretrained import load_backbone_weights
-from .step_seed import StepSeeded
-from .tube_masking import tube_mask
 
 __all__ = ["VideoMAEPretraining", "no_weight_decay", "scaled_lr"]
 
@@ -81,12 +81,12 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         min_lr_ratio: final learning rate as a fraction of the peak.
         max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (weights, optimizer and schedule
             unchanged, counted in ``train/nonfinite_skipped``); after this many in a row the run stops with
-            :class:`~lfq_kit.models.nonfinite.NonFiniteLossError`.
+            :class:`~lfq_kit.models._nonfinite.NonFiniteLossError`.
         optimizer: optimizer factory (``class_path`` + ``init_args`` in YAML, its own ``lr``); None: AdamW with
             ``lr``/``base_lr``, ``betas`` and ``weight_decay`` above.
         compile: ``torch.compile`` the encoder and decoder in ``configure_model`` (targets and heads stay eager).
 
-    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models.step_seed.StepSeeded`),
+    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models._step_seed.StepSeeded`),
     so tube masks and drop path are the same in a resumed run as in one never stopped. ``val/loss`` is a clip-weighted
     :class:`~torchmetrics.MeanMetric`: over several ranks (unpadded, uneven shards) it is the mean over every clip.
 

@@ -18,7 +18,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from ..losses.perceptual import frames
-from ..metrics import CodebookUsage
+from .codebook_usage import CodebookUsage
 
 __all__ = ["ReconstructionMetrics"]
 
