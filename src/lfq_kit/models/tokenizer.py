@@ -21,20 +21,18 @@ from typing import Any, Callable
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..distributed import all_reduce_sum
-from ..losses import LeCAM, discriminator_loss, generator_loss, r1_penalty
+from ..losses import LeCAM, discriminator_loss, r1_penalty
 from ..metrics.psnr import pooled_psnr
 from ..metrics.reconstruction import ReconstructionMetrics
 from ..quantizers import LFQ, Quantizer, QuantizerOutput
 from ._checks import (LazyPixelCheck, check_index_layout, check_latent_channels, check_quantizer_dim, check_video,
                      raise_on_bad_pixels)
-from ._generator import TokenizerGenerator, to_parameter_dtype
+from ._generator import TokenizerGenerator, generator_ema, generator_objective, to_parameter_dtype
 from ._hparams import save_init_config
 from ._manual_steps import ManualSteps, check_accumulate_grad_batches
 from ._nonfinite import NonFiniteGuard
@@ -148,20 +146,15 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
         check_accumulate_grad_batches(accumulate_grad_batches)
         self.nonfinite_guard = NonFiniteGuard(max_nonfinite_steps, ("generator", "discriminator"))
         if r1_every < 1 or disc_start < 0 or warmup_steps < 0:
-            raise ValueError(f"r1_every must be >= 1, disc_start and warmup_steps >= 0; got {r1_every}, {disc_start}, {warmup_steps}")
+            got = f"{r1_every}, {disc_start}, {warmup_steps}"
+            raise ValueError(f"r1_every must be >= 1, disc_start and warmup_steps >= 0; got {got}")
         built = quantizer(latent_channels)
         check_quantizer_dim(built, latent_channels)
         self.generator = TokenizerGenerator(encoder, built, decoder)
         self.discriminator = discriminator
         self.perceptual_loss = perceptual_loss
         self.lecam = LeCAM(lecam_decay)
-        self.ema = (
-            AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=False)
-            if ema_decay is not None
-            else None
-        )
-        if self.ema is not None:
-            self.ema.requires_grad_(False)
+        self.ema = generator_ema(self.generator, ema_decay)
         self.generator_optimizer = generator_optimizer or _default_adam
         self.discriminator_optimizer = discriminator_optimizer or _default_adam
         self.val_metrics = ReconstructionMetrics(built.codebook_size)
@@ -301,19 +294,10 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
         with self._no_sync(last):
             # generator
             recon, qout = self.generator(video)
-            rec_loss = F.mse_loss(recon.float(), video.float())
-            g_loss = self.hparams.reconstruction_weight * rec_loss + qout.loss
-            logs = {"train/reconstruction": rec_loss.detach(), "train/quantizer_loss": qout.loss.detach()}
-            if self.perceptual_loss is not None and self.hparams.perceptual_weight > 0:
-                perceptual = self.perceptual_loss(recon, video)
-                g_loss = g_loss + self.hparams.perceptual_weight * perceptual
-                logs["train/perceptual"] = perceptual.detach()
-            if gan_active:
-                self.discriminator.requires_grad_(False)
-                adversarial = generator_loss(self.discriminator(recon))
-                self.discriminator.requires_grad_(True)
-                g_loss = g_loss + self.hparams.adversarial_weight * adversarial
-                logs["train/generator_adversarial"] = adversarial.detach()
+            hp = self.hparams
+            weights = (hp.reconstruction_weight, hp.perceptual_weight, hp.adversarial_weight)
+            gan = self.discriminator if gan_active else None  # None: no adversarial term before disc_start
+            g_loss, logs = generator_objective(recon, video, qout, self.perceptual_loss, gan, *weights)
             if g_loss.requires_grad:
                 self.manual_backward(g_loss / k)
             self.nonfinite_guard.observe(0, g_loss)
@@ -330,7 +314,7 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
             ok = self.nonfinite_guard.decide(all_reduce_sum)  # one host read per window
             self._apply_step(0, ok[0])
             if self.ema is not None and ok[0]:
-                self._update_ema()
+                update_ema(self.ema, self.generator)
             if self.discriminator is not None:
                 if ok[1] and self._lecam_logits:  # LeCAM's EMAs see the whole window's logits, once per step
                     real, fake = zip(*self._lecam_logits)
@@ -368,9 +352,6 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
         logs["train/logits_fake"] = fake_logits.detach().float().mean()
         return loss
 
-    def _update_ema(self) -> None:
-        update_ema(self.ema, self.generator)
-
     # -- evaluation ------------------------------------------------------------------------------
 
     def _evaluation_step(self, batch: dict[str, Tensor], batch_idx: int, stage: str) -> None:
@@ -378,7 +359,7 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
         check_video(video, check_range=batch_idx == 0)  # the other batches lazily: no sync per batch
         self._eval_pixels.observe(video, batch_idx)
         gen = self.inference_generator
-        indices = gen.encode_indices(video)  # no quantizer loss: codes from indices equal forward's (quantizer contract)
+        indices = gen.encode_indices(video)  # no quantizer loss: the codes of indices equal forward's (contract)
         recon = gen.decode_indices(indices).clamp(-1.0, 1.0)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         metrics.update(recon, video, indices)
