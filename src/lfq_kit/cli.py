@@ -22,23 +22,12 @@ from typing import Callable, NoReturn, Sequence
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from .registry import REGISTRIES, load_plugins
+from .registry import REGISTRIES, import_components
 
 __all__ = ["COMMANDS", "LfqKitArgumentParser", "LfqKitCLI", "main"]
 
-# Imported besides the registries' modules: classes YAML names by path (perceptual losses, metrics).
-_EXTRA_PACKAGES = ("lfq_kit.losses", "lfq_kit.metrics")
-
 QUICKSTART = "lfq-kit fit --config configs/quickstart.yaml"
 """The command a user without a config is pointed at."""
-
-
-def import_components() -> None:
-    """Import lfq-kit's components (every registry's built-ins) and every plugin, so short ``class_path`` names
-    resolve."""
-    for name in _EXTRA_PACKAGES:
-        importlib.import_module(name)
-    load_plugins()
 
 
 _UNRESOLVED_CLASS = re.compile(r"Expected a dot import path string: (\S+)|[Cc]lass path ['\"]?([\w.]+)['\"]? does not")

@@ -38,7 +38,10 @@ from typing import Generic, Iterator, Sequence, TypeVar
 
 T = TypeVar("T", bound=type)
 
-__all__ = ["BACKBONES", "CALLBACKS", "DATAMODULES", "MODELS", "QUANTIZERS", "REGISTRIES", "Registry", "load_plugins"]
+__all__ = [
+    "BACKBONES", "CALLBACKS", "DATAMODULES", "MODELS", "QUANTIZERS", "REGISTRIES", "Registry", "import_components",
+    "load_plugins",
+]
 
 
 def _import_object(path: str) -> object:
@@ -224,3 +227,15 @@ def load_plugins() -> None:
     """Load the built-ins and plugins of every registry (the CLI calls this before parsing)."""
     for registry in REGISTRIES.values():
         registry.load()
+
+
+# Imported besides the registries' modules: classes YAML names by path (perceptual losses, metrics).
+_EXTRA_PACKAGES = ("lfq_kit.losses", "lfq_kit.metrics")
+
+
+def import_components() -> None:
+    """Import lfq-kit's components (every registry's built-ins) and every plugin, so short ``class_path`` names
+    resolve (the CLI and the converters' config resolution call this; it lives here so neither imports the other)."""
+    for name in _EXTRA_PACKAGES:
+        importlib.import_module(name)
+    load_plugins()

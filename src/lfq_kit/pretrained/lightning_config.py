@@ -47,7 +47,7 @@ def resolve_model_config(node: dict[str, Any], source: str = "config") -> dict[s
     """
     from jsonargparse import ArgumentParser
 
-    from ..cli import import_components
+    from ..registry import import_components
 
     import_components()
     parser = ArgumentParser(exit_on_error=False)
