@@ -314,7 +314,7 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
             ok = self.nonfinite_guard.decide(all_reduce_sum)  # one host read per window
             self._apply_step(0, ok[0])
             if self.ema is not None and ok[0]:
-                update_ema(self.ema, self.generator)
+                self._update_ema()
             if self.discriminator is not None:
                 if ok[1] and self._lecam_logits:  # LeCAM's EMAs see the whole window's logits, once per step
                     real, fake = zip(*self._lecam_logits)
@@ -351,6 +351,9 @@ class VideoTokenizer(StepSeeded, ManualSteps, L.LightningModule):
         logs["train/logits_real"] = real_logits.detach().float().mean()
         logs["train/logits_fake"] = fake_logits.detach().float().mean()
         return loss
+
+    def _update_ema(self) -> None:
+        update_ema(self.ema, self.generator)
 
     # -- evaluation ------------------------------------------------------------------------------
 
