@@ -137,7 +137,7 @@ def main() -> int:
             info = entry[0].info
             desc = f"{info.width}x{info.height} {info.codec}, {info.num_frames} frames"
 
-            def clips(n: int, **kwargs) -> VideoClipDataset:
+            def clips(n: int, entry=entry, **kwargs) -> VideoClipDataset:
                 return VideoClipDataset(entry, FRAMES_PER_CLIP, resolution=RESOLUTION, sampling="constant",
                                         clips_per_epoch=n, train=True, **kwargs)
 

@@ -74,7 +74,7 @@ def decode_case(size: str, batch: int, repeats: int, all_steps: tuple[int, ...] 
     with torch.no_grad():
         forward = _median_time(lambda: model(inputs, labels), repeats)
         for steps in all_steps:
-            gen = lambda: model.generate(labels, steps=steps, generator=torch.Generator().manual_seed(0))  # noqa: E731
+            gen = lambda: model.generate(labels, steps=steps, generator=torch.Generator().manual_seed(0))  # noqa: E731, B023
             seconds = _median_time(gen, max(1, repeats // 2))
             rows.append({"steps": steps, "generate_s": seconds, "forwards_s": steps * forward,
                          "overhead": seconds / (steps * forward) - 1, "tokens_per_s": batch * 320 / seconds})  # fmt: skip

@@ -58,7 +58,7 @@ def _crash_points(tmp_path: Path, monkeypatch, callback_class, save_last) -> dic
         folder = tmp_path / f"{callback_class.__name__}-{n}"
         checkpoint = callback_class(dirpath=folder, every_n_train_steps=1, save_last=save_last)
         try:
-            _fit(folder, checkpoint, callbacks=[_ArmAtStep(3, lambda: kill_at_mutation(monkeypatch, n))])
+            _fit(folder, checkpoint, callbacks=[_ArmAtStep(3, lambda n=n: kill_at_mutation(monkeypatch, n))])
         except Killed:
             states[n] = _last_state(folder)
         else:

@@ -38,7 +38,7 @@ class TokenPrior(ABC):
         """Two integers stored in the header that decoding needs besides :attr:`identity` (default ``(0, 0)``)."""
         return (0, 0)
 
-    def check_grid(self, grid: tuple[int, int, int]) -> None:
+    def check_grid(self, grid: tuple[int, int, int]) -> None:  # noqa: B027 (an optional check: no-op by default)
         """Raise ``ValueError`` when the prior cannot code a chunk of token grid ``(T', H', W')``."""
 
     def required_chunk_frames(self) -> int | None:

@@ -117,12 +117,12 @@ def _last_index(path: str, container: av.container.InputContainer, stream: av.vi
     keyframe), decode the whole stream from a fresh open instead."""
     container.seek(_index_to_pts(stream, start_pts, near), stream=stream, backward=True, any_frame=False)
     last = None
-    for last, _ in _positions(container, stream, start_pts):
+    for last, _ in _positions(container, stream, start_pts):  # noqa: B007 (the last one is the answer)
         pass
     if last is None and near > 0:
         fresh, fresh_stream = _open_video(path, threads=1)
         with fresh:
-            for last, _ in _positions(fresh, fresh_stream, start_pts):
+            for last, _ in _positions(fresh, fresh_stream, start_pts):  # noqa: B007
                 pass
     return last
 
