@@ -1,5 +1,6 @@
 """LightningModules, one per task (tokenizer, masked LM, VideoMAE pretraining, video classifier), and the frozen tokenizer that token consumers load."""
 
+from .clip_tokens import TokenizeClips
 from .frozen_tokenizer import FrozenTokenizer, tokenizer_hash
 from .masked_lm import MaskedLM
 from .schedules import WarmupCosine
@@ -12,6 +13,7 @@ __all__ = [
     "FrozenTokenizer",
     "MaskedLM",
     "TokenConsumer",
+    "TokenizeClips",
     "TokenizerGenerator",
     "VideoClassifier",
     "VideoMAEPretraining",
