@@ -12,7 +12,8 @@
 - A `bash chain` block is a pipeline whose commands read what the earlier ones wrote (the quickstart tokenizer,
   then the masked LM on its tokens, then generation): its commands run in order, in a fresh folder holding only
   `configs/`, as on a fresh clone, with `fit` shortened to 2 steps and one validation batch so that each writes
-  its checkpoints to the fixed paths the next command reads; `test` runs two batches.
+  its checkpoints to the fixed paths the next command reads; `test` runs two batches, `predict` two batches per
+  loader (token shards of a few clips per split).
 """
 
 import py_compile
@@ -33,6 +34,8 @@ CHAIN = re.compile(r"^```bash chain\n(.*?)^```", re.S | re.M)
 SHORT_FIT = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
              "--trainer.max_time=null", "--trainer.enable_progress_bar=false"]  # fmt: skip
 SHORT_TEST = ["--trainer.limit_test_batches=2", "--trainer.enable_progress_bar=false"]
+SHORT_PREDICT = ["--trainer.limit_predict_batches=2", "--trainer.enable_progress_bar=false"]
+SHORTENED = {"fit": SHORT_FIT, "test": SHORT_TEST, "predict": SHORT_PREDICT}
 ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -138,5 +141,5 @@ def test_documented_chain_runs(doc, block, tmp_path, monkeypatch):
         if not argv:
             continue
         assert argv[0] == "lfq-kit", f"{doc.name}: chained command {argv} is not an lfq-kit command"
-        args = argv[1:] + (SHORT_FIT if argv[1:2] == ["fit"] else SHORT_TEST if argv[1:2] == ["test"] else [])
+        args = argv[1:] + SHORTENED.get(argv[1] if len(argv) > 1 else "", [])
         assert _exit_code(args) == 0, f"{doc.name}: {line}"
