@@ -4,7 +4,8 @@ factorization and Sec. 4 generation; reference Sec. 4).
 A bidirectional transformer reads ``[class token | latent tokens]`` with learned position embeddings and predicts
 every masked token; ids are embedded and predicted through the factorized tables and tied heads of
 :class:`lfq_kit.nn.FactorizedTokens`. Training masks a cosine-scheduled number of random positions per example
-and scores masked positions only; the class token is replaced by the null ("unconditional") class with
+and by default scores masked positions only (MAGVIT's weighted positions and MaskGIT's norms are settings, see
+:mod:`lfq_kit.models.mlm_recipe`); the class token is replaced by the null ("unconditional") class with
 probability ``class_dropout``, which classifier-free guidance needs. :meth:`MaskedLM.generate` samples with
 MaskGIT's iterative decoding (:mod:`lfq_kit.models.maskgit`), class-conditionally and/or from condition frames.
 """
