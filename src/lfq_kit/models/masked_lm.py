@@ -285,13 +285,15 @@ class MaskedLM(MaskGITSampling, StepSeeded, SkipNonFiniteSteps, TokenConsumer, L
         else:
             masked = cosine_mask(ids, self.mask_id, maskable=maskable)
         logits = self(masked.inputs, labels)
-        ce = self.tokens.cross_entropy(logits, ids, hp.label_smoothing)
         condition = None if maskable is None else ~maskable
-        weights = position_weights(
-            masked.mask, condition, hp.get("mask_weight", 1.0), hp.get("refine_weight", 0.0), hp.get("recons_weight", 0.0)
-        )
+        kinds = (hp.get("mask_weight", 1.0), hp.get("refine_weight", 0.0), hp.get("recons_weight", 0.0))
+        weights = position_weights(masked.mask, condition, *kinds)
         normalization = hp.get("loss_normalization", "token")
-        loss = reduce_loss(ce, weights, normalization) * global_weight_share(weights, normalization)
+        if kinds == (1.0, 0.0, 0.0) and normalization == "token":  # the default: the mean over masked positions
+            loss = self.tokens.loss(logits, ids, masked.mask, hp.label_smoothing)
+        else:
+            loss = reduce_loss(self.tokens.cross_entropy(logits, ids, hp.label_smoothing), weights, normalization)
+        loss = loss * global_weight_share(weights, normalization)
         self.log("train/loss", loss.detach(), prog_bar=True)
         self.log("train/mask_ratio", masked.mask.float().mean())
         return loss
