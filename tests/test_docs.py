@@ -12,7 +12,8 @@
 - A `bash chain` block is a pipeline whose commands read what the earlier ones wrote (the quickstart tokenizer,
   then the masked LM on its tokens, then generation): its commands run in order, in a fresh folder holding only
   `configs/`, as on a fresh clone, with `fit` shortened to 2 steps and one validation batch so that each writes
-  its checkpoints to the fixed paths the next command reads; `test` runs two batches. Files a user downloads
+  its checkpoints to the fixed paths the next command reads; `test` runs two batches, `predict` two batches per
+  loader (token shards of a few clips per split). Files a user downloads
   by hand (released checkpoints, a dataset folder) and a chain names are made first as tiny stand-ins by the
   builders of `CHAIN_INPUTS` (same layout, tiny sizes); a command naming a config of `CHAIN_SIZES` gets that
   config's size overrides, which fit it to its stand-in (a full-size config would train ViT-B on 224 × 224 clips).
@@ -39,6 +40,8 @@ CHAIN = re.compile(r"^```bash chain\n(.*?)^```", re.S | re.M)
 SHORT_FIT = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
              "--trainer.max_time=null", "--trainer.enable_progress_bar=false"]  # fmt: skip
 SHORT_TEST = ["--trainer.limit_test_batches=2", "--trainer.enable_progress_bar=false"]
+SHORT_PREDICT = ["--trainer.limit_predict_batches=2", "--trainer.enable_progress_bar=false"]
+SHORTENED = {"fit": SHORT_FIT, "test": SHORT_TEST, "predict": SHORT_PREDICT}
 ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 # What a chain reads that the user downloads by hand: relative path → builder(path) of a tiny stand-in.
 CHAIN_INPUTS = {
@@ -158,7 +161,7 @@ def test_documented_chain_runs(doc, block, tmp_path, monkeypatch):
             path = arg.split("=", 1)[-1]
             if path in CHAIN_INPUTS and not (tmp_path / path).exists():
                 CHAIN_INPUTS[path](tmp_path / path)
-        args = argv[1:] + (SHORT_FIT if argv[1:2] == ["fit"] else SHORT_TEST if argv[1:2] == ["test"] else [])
+        args = argv[1:] + SHORTENED.get(argv[1] if len(argv) > 1 else "", [])
         args += [a for config, sizes in CHAIN_SIZES.items() if config in argv for a in sizes]
         assert _exit_code(args) == 0, f"{doc.name}: {line}"
 

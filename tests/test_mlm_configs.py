@@ -29,6 +29,37 @@ def trees(tmp_path_factory):
     return {"ucf101_mlm.yaml": ucf, "k600_frame_prediction.yaml": kinetics.root, "imagenet_mlm.yaml": images.root}
 
 
+@pytest.fixture(scope="module")
+def quickstart_shards(tokenizer_ckpt, tmp_path_factory) -> Path:
+    """configs/quickstart_tokens.yaml's shards (train, val, holdout) of the tiny tokenizer's tokens, written by
+    ``lfq-kit predict`` at its size (5 x 16 x 16 clips, 3 training-style views per training video)."""
+    import json
+
+    from lfq_kit.cli import main
+
+    out = tmp_path_factory.mktemp("quickstart_tokens")
+    writer = [{"class_path": "lfq_kit.callbacks.TokenWriter", "init_args": {"output_dir": str(out)}}]
+    args = [
+        "predict", "-c", str(CONFIGS / "quickstart_tokens.yaml"), f"--model.init_args.tokenizer={tokenizer_ckpt}",
+        "--data.init_args.frames_per_clip=5", "--data.init_args.resolution=16", "--data.init_args.batch_size=4",
+        "--data.init_args.predict_train_views=3", "--trainer.enable_progress_bar=false",
+        f"--trainer.callbacks={json.dumps(writer)}",
+    ]
+    assert main(args) in (0, None)
+    return out
+
+
+def test_quickstart_tokens_config_writes_the_three_splits_with_the_tokenizer_hash(quickstart_shards, tokenizer_ckpt):
+    from lfq_kit.data.tokens import read_token_split
+    from lfq_kit.models import FrozenTokenizer
+
+    expected = {"train": (6, [0, 1]), "val": (4, [2]), "holdout": (8, [0, 1])}  # 3 views x 2 videos; 4 clips each
+    for split, (clips, labels) in expected.items():
+        header, tensors, _ = read_token_split(quickstart_shards / split)
+        assert tensors["indices"].shape == (clips, 3, 8, 8) and sorted(set(tensors["labels"].tolist())) == labels
+        assert header["tokenizer_hash"] == FrozenTokenizer(tokenizer_ckpt).hash and header["codebook_size"] == 2**18
+
+
 def _overrides(name: str, tokenizer: Path, trees) -> list[str]:
     image = name == "imagenet_mlm.yaml"
     args = [
@@ -37,21 +68,28 @@ def _overrides(name: str, tokenizer: Path, trees) -> list[str]:
         f"--model.init_args.grid=[{1 if image else 3}, 8, 8]",
         "--trainer.max_steps=1", "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto",
         "--trainer.precision=32", "--trainer.val_check_interval=1", "--trainer.limit_val_batches=1",
-        "--trainer.max_time=null", "--trainer.enable_progress_bar=false",
-        "--data.init_args.resolution=16", "--data.init_args.batch_size=2", "--data.init_args.num_workers=0",
+        "--trainer.max_time=null", "--trainer.enable_progress_bar=false", "--data.init_args.batch_size=2",
     ]  # fmt: skip
+    if name == "quickstart_mlm.yaml":  # token shards (configs/quickstart_tokens.yaml), see quickstart_shards
+        args = [a for a in args if not a.startswith("--model.init_args.grid")]  # TokenDataModule(grid=None) too
+        return [*args, f"--data.init_args.root={trees[name]}", "--model.init_args.condition_frames=3",
+                "--trainer.check_val_every_n_epoch=1"]
+    args += ["--data.init_args.resolution=16", "--data.init_args.num_workers=0"]
     if not image:
         args.append("--data.init_args.frames_per_clip=5")
     if name in trees:
         args.append(f"--data.init_args.root={trees[name]}")
-    if name in ("quickstart_mlm.yaml", "k600_frame_prediction.yaml"):
+    if name == "k600_frame_prediction.yaml":
         args.append("--model.init_args.condition_frames=3")  # 3 frames -> 2 of the tiny tokenizer's 3 latent frames
     return args
 
 
 @pytest.mark.parametrize("name", MLM_CONFIGS)
-def test_mlm_config_trains_a_step_validates_and_logs_samples(name, tokenizer_ckpt, trees, tmp_path, monkeypatch):
+def test_mlm_config_trains_a_step_validates_and_logs_samples(
+    name, tokenizer_ckpt, trees, quickstart_shards, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)  # the configs' relative runs/ folders land here
+    trees = {**trees, "quickstart_mlm.yaml": quickstart_shards}
     cli = LfqKitCLI(args=["-c", str(CONFIGS / name), *_overrides(name, tokenizer_ckpt, trees),
                           "--model.init_args.backbone=TransformerTiny"], run=False)  # fmt: skip
     model = cli.model

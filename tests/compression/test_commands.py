@@ -96,10 +96,11 @@ def _adapted(argv: list[str], clip: Path) -> list[str]:
 
 def test_every_command_of_the_compression_docs_runs(tokenizer_ckpt, mlm_ckpt, short_clip, tmp_path, monkeypatch, capsys):
     commands = _doc_commands()
-    assert [c[1] for c in commands] == ["fit", "fit", "fit-prior", "compress", "decompress", "compress", "decompress",
-                                        "compress", "rd"]  # fmt: skip
-    assert [c[3] for c in commands[:2]] == ["configs/quickstart.yaml", "configs/quickstart_mlm.yaml"]
-    commands = commands[2:]  # the two trainings: the tiny checkpoints below stand in for what they write
+    assert [c[1] for c in commands] == ["fit", "predict", "fit", "fit-prior", "compress", "decompress", "compress",
+                                        "decompress", "compress", "rd"]  # fmt: skip
+    assert [c[3] for c in commands[:3]] == ["configs/quickstart.yaml", "configs/quickstart_tokens.yaml",
+                                            "configs/quickstart_mlm.yaml"]  # fmt: skip
+    commands = commands[3:]  # the two trainings and the shards: the tiny checkpoints below stand in for them
     for ckpt, folder in ((tokenizer_ckpt, "quickstart"), (mlm_ckpt, "quickstart_mlm")):
         (tmp_path / "runs" / folder / "checkpoints").mkdir(parents=True)
         shutil.copy(ckpt, tmp_path / "runs" / folder / "checkpoints" / "last.ckpt")

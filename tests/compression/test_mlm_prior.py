@@ -71,3 +71,20 @@ def test_a_chunk_grid_other_than_the_models_is_refused(mlm_prior):
                                          r"token grid is \(9, 8, 8\)"):  # fmt: skip
         mlm_prior.check_grid((9, 8, 8))
     assert mlm_prior.required_chunk_frames() == 5
+
+
+def test_the_prior_uses_the_models_own_logits_head_transform_included():
+    """Regression: the prior once called the tied heads directly and skipped MaskGIT's head transform."""
+    from lfq_kit.backbones.transformer import BidirectionalTransformer
+    from lfq_kit.compression.mlm_prior import log_prob_weights
+
+    torch.manual_seed(0)
+    backbone = BidirectionalTransformer(dim=16, depth=1, num_heads=2, dropout=0.0, attn_dropout=0.0)
+    model = MaskedLM(backbone, grid=(1, 2, 4), codebook_size=2**18, input_norm=True, head_transform=True).eval()
+    prior = MaskedLMPrior(model, steps=2)
+    current = torch.randint(0, 2**18, (2, 8)).masked_fill(torch.rand(2, 8) < 0.5, model.mask_id)
+    positions = torch.tensor([1, 5])
+    labels = torch.full((2,), model.null_class)
+    with torch.no_grad():
+        expected = log_prob_weights(model(current, labels)[:, positions].log_softmax(-1))
+    assert np.array_equal(prior._weights(current, positions), expected)

@@ -90,3 +90,48 @@ def test_training_clips_can_be_shorter_windows_while_validation_stays_whole(tmp_
         SampleClipsDataModule(resolution=32, train_crop_size=33, manifest_dir=str(tmp_path))
     with pytest.raises(ValueError, match="train_frames_per_clip"):
         SampleClipsDataModule(train_frames_per_clip=0, manifest_dir=str(tmp_path))
+
+
+def test_the_in_distribution_holdout_never_shares_a_frame_with_training(tmp_path):
+    """The last 20 % of each training video (bikes: frames 200-249, bigbuckbunny: 105-131) is the holdout split;
+    no training clip, nor any training-style clip written by predict, reaches into it."""
+    from lfq_kit.data.seeding import SampleKey, seeded
+
+    dm = SampleClipsDataModule(
+        frames_per_clip=17, resolution=32, clips_per_epoch=400, clips_per_video=4, holdout_fraction=0.2,
+        validate_on="holdout", predict_train_views=50, manifest_dir=str(tmp_path),
+    )
+    dm.setup("fit")
+    dm.setup("predict")
+    cut = {"bikes.mp4": 200, "bigbuckbunny.mp4": 105}
+    assert dm.val_set is dm.holdout_set and dm.predict_splits == ("train", "val", "holdout")
+    assert dm.predict_sets[2] is dm.holdout_set and len(dm.predict_sets[0]) == 100
+    for dataset in (dm.train_set, dm.predict_sets[0].dataset):
+        last = {name: 0 for name in cut}
+        for i in range(len(dataset)):
+            with seeded(i):
+                video, frames = dataset.clip_frames(i)
+            name = dataset.entries[video].video_id
+            last[name] = max(last[name], int(frames.max()))
+        assert all(last[name] < cut[name] for name in cut) and last["bikes.mp4"] > 190  # reaches the boundary
+    held = [dm.holdout_set.clip_frames(i) for i in range(len(dm.holdout_set))]
+    for video, frames in held:
+        name = dm.holdout_set.entries[video].video_id
+        assert cut[name] <= frames.min() and frames.max() < cut[name] + {"bikes.mp4": 50, "bigbuckbunny.mp4": 27}[name]
+    assert [int(f[0]) for _, f in held] == [200, 211, 222, 233, 105, 108, 112, 115]  # evenly spaced, whole window
+    # the training-style predict clips are fixed per index (a seed each), whatever was drawn before
+    views = dm.predict_sets[0]
+    torch.manual_seed(5)
+    first = views[3]["frame_indices"]
+    torch.manual_seed(6)
+    assert torch.equal(views[3]["frame_indices"], first) and views[3]["video"].shape == (3, 17, 32, 32)
+    assert isinstance(views.dataset[SampleKey(3, 1)]["frame_indices"], torch.Tensor)
+
+
+def test_holdout_arguments_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="holdout_fraction must be in"):
+        SampleClipsDataModule(holdout_fraction=1.0, manifest_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="validate_on"):
+        SampleClipsDataModule(validate_on="holdout", manifest_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="predict_train_views"):
+        SampleClipsDataModule(predict_train_views=0, manifest_dir=str(tmp_path))

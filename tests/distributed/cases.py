@@ -29,7 +29,7 @@ from lfq_kit.models import _maskgit as maskgit, _tube_masking as tube_masking  #
 from lfq_kit.quantizers import VQ  # noqa: E402
 from tiny_tokenizer import tiny_tokenizer  # noqa: E402
 
-CASES = ("tokenizer_lfq", "tokenizer_vq", "mlm", "videomae", "classifier")
+CASES = ("tokenizer_lfq", "tokenizer_vq", "mlm", "mlm_weighted", "videomae", "classifier")
 TRAIN_BATCH = 2  # per rank; the 1-process run takes 2 x this
 GRID = (2, 4, 4)
 CODEBOOK = 64
@@ -104,10 +104,12 @@ def build_model(case: str) -> torch.nn.Module:
         return tiny_tokenizer(quantizer=partial(VQ, codebook_size=16, ema_update=True, ema_decay=0.5), disc_start=0,
                               generator_optimizer=_sgd, discriminator_optimizer=_sgd, gradient_clip_val=None,
                               ema_decay=0.9, lecam_decay=0.5)  # fmt: skip
-    if case == "mlm":
+    if case in ("mlm", "mlm_weighted"):
         backbone = BidirectionalTransformer(dim=32, depth=2, num_heads=2, dropout=0.0, attn_dropout=0.0)
+        # mlm_weighted: every position counts (weighted), so the global weight total scales each rank's loss
+        recipe = {"recons_weight": 0.1, "input_norm": True, "head_transform": True} if case == "mlm_weighted" else {}
         return MaskedLM(backbone, grid=GRID, codebook_size=CODEBOOK, num_groups=2, num_classes=NUM_CLASSES,
-                        class_dropout=0.0, warmup_steps=0, optimizer=_sgd)  # fmt: skip
+                        class_dropout=0.0, warmup_steps=0, optimizer=_sgd, **recipe)  # fmt: skip
     vit = VideoViT(clip_size=CLIP, tubelet_size=2, patch_size=8, dim=32, depth=2, num_heads=2)
     if case == "videomae":
         return SGDVideoMAE(vit, mask_ratio=0.5, decoder_dim=32, decoder_depth=1, decoder_heads=2)  # fmt: skip
@@ -120,7 +122,7 @@ def build_model(case: str) -> torch.nn.Module:
 
 def datasets(case: str) -> tuple[FixedSamples, FixedSamples]:
     """(train, validation) sets: ``2 · TRAIN_BATCH`` training samples; validation even (8), odd for the classifier."""
-    kind = "tokenizer" if case.startswith("tokenizer") else case
+    kind = "tokenizer" if case.startswith("tokenizer") else "mlm" if case.startswith("mlm") else case
     val = CLASSIFIER_VIDEOS if case == "classifier" else 8
     return FixedSamples(kind, 2 * TRAIN_BATCH, seed=0), FixedSamples(kind, val, seed=1)
 

@@ -107,6 +107,12 @@ def test_masked_lm_step_equals_one_process(tmp_path_factory):
     assert_step_equivalent("mlm", tmp_path_factory)
 
 
+def test_masked_lm_step_with_weighted_positions_equals_one_process(tmp_path_factory):
+    """MAGVIT's weighted positions (recons weight 0.1) with per-token normalization: each rank's weight total
+    differs; MaskGIT's input LayerNorm and head transform on."""
+    assert_step_equivalent("mlm_weighted", tmp_path_factory)
+
+
 def test_videomae_step_equals_one_process(tmp_path_factory):
     """Tube masks per sample (cases.per_sample_tube_mask); every sample masks the same count (invariant 19)."""
     assert_step_equivalent("videomae", tmp_path_factory)

@@ -77,7 +77,8 @@ def token_shards(tokenizer_ckpt, tmp_path_factory) -> Path:
 def test_masked_lm_resumes_exactly_on_token_shards(tmp_path, tokenizer_ckpt, token_shards):
     """MaskGIT masking, class dropout and frame-prediction conditioning are random per step; four batches per
     epoch."""
-    data = {"class_path": "TokenDataModule", "init_args": {"root": str(token_shards), "batch_size": 2}}
+    shards = {"root": str(token_shards), "batch_size": 2, "val_split": "val"}  # the config validates on "holdout"
+    data = {"class_path": "TokenDataModule", "init_args": shards}
     fit = _cli_fit(["-c", str(CONFIGS / "quickstart_mlm.yaml"), f"--model.init_args.tokenizer={tokenizer_ckpt}",
                     "--model.init_args.clip_size=[5, 16, 16]", "--model.init_args.condition_frames=3",
                     "--model.init_args.backbone=TransformerTiny", "--model.init_args.warmup_steps=2",

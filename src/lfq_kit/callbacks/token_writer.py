@@ -60,8 +60,9 @@ class _SplitShards:
 
 
 class TokenWriter(BasePredictionWriter):
-    """Collects ``predict_step`` outputs (``{"indices", "label", "video_id", "clip_start"}``) into
-    safetensors shards of ``shard_size`` clips plus a JSON index naming each clip's video and label.
+    """Collects ``predict_step`` outputs (``{"indices", "label", "video_id", "clip_start"}``) of a ``VideoTokenizer``
+    or of :class:`lfq_kit.models.TokenizeClips` (a tokenizer checkpoint path) into safetensors shards of
+    ``shard_size`` clips plus a JSON index naming each clip's video and label.
 
     Indices are stored as int32 (vocabularies up to 2^31). Files are written atomically (temporary file,
     then rename), so an interrupted run never leaves a truncated shard under its final name.
@@ -116,7 +117,12 @@ class TokenWriter(BasePredictionWriter):
             split.flush(trainer.global_rank)
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        digest = tokenizer_hash(pl_module) if hasattr(pl_module, "inference_generator") else None
+        frozen = getattr(pl_module, "frozen_tokenizer", None)  # lfq_kit.models.TokenizeClips
+        if frozen is not None:
+            digest, codebook_size = frozen.hash, frozen.codebook_size
+        else:  # a VideoTokenizer itself
+            digest = tokenizer_hash(pl_module) if hasattr(pl_module, "inference_generator") else None
+            codebook_size = int(pl_module.quantizer.codebook_size)
         for split in self._splits.values():
             split.flush(trainer.global_rank)
-            split.write_index(trainer.global_rank, int(pl_module.quantizer.codebook_size), digest)
+            split.write_index(trainer.global_rank, codebook_size, digest)

@@ -5,7 +5,7 @@ tokenizer and written as MP4 files (PyAV) plus a PNG grid.
 
     lfq-kit generate --mlm runs/quickstart_mlm/checkpoints/last.ckpt --classes 0 1 --output runs/generated
     lfq-kit generate --mlm runs/quickstart_mlm/checkpoints/last.ckpt --frame-prediction \\
-        --config configs/quickstart_mlm.yaml --output runs/frame_prediction
+        --config configs/quickstart_tokens.yaml --output runs/frame_prediction
 
 Frame prediction keeps the tokens of the first ``--condition-frames`` frames of each validation clip of the
 config's data module, generates the rest, and prints the PSNR (mean of per-frame PSNR, dB) and SSIM of the

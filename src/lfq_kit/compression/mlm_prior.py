@@ -142,7 +142,7 @@ class MaskedLMPrior(TokenPrior):
         """Integer weights ``(B, M, g, S)`` of the sub-tokens at ``positions`` (M,) given ``current`` (B, N)."""
         labels = torch.full((current.shape[0],), self.model.null_class, dtype=torch.long, device=current.device)
         hidden = self.model.hidden(current, labels)[:, positions]
-        return log_prob_weights(self.model.tokens.logits(hidden).log_softmax(-1))
+        return log_prob_weights(self.model.logits(hidden).log_softmax(-1))
 
     def _steps(self, ids: Tensor) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Encoder side: per step, the sub-tokens ``(B, M·g)`` of the group and their weights ``(B, M·g, S)``."""

@@ -101,6 +101,10 @@ class VideoClipDataset(Dataset):
         crop_size: in training, a random ``crop_size``-pixel square window of each ``resolution``-sized clip
             (see :class:`~lfq_kit.data.transforms.ClipTransform`); items are then ``(3, T, crop_size,
             crop_size)``.
+        frame_window: ``(low, high)`` fractions, ``0 <= low < high <= 1``: clips use only the frames
+            ``[floor(low · n), floor(high · n))`` of each ``n``-frame video (None: all). Disjoint windows never
+            share a frame: how :class:`~lfq_kit.data.samples.SampleClipsDataModule` holds out the end of each
+            training video.
 
     Attributes:
         frame_cache: the process's :class:`~lfq_kit.data.frame_cache.FrameCache`, None without
@@ -130,7 +134,10 @@ class VideoClipDataset(Dataset):
         decode_threads: int = 1,
         cache_frames: bool = False,
         crop_size: int | None = None,
+        frame_window: tuple[float, float] | None = None,
     ) -> None:
+        if frame_window is not None and not 0.0 <= frame_window[0] < frame_window[1] <= 1.0:
+            raise ValueError(f"frame_window must be (low, high) with 0 <= low < high <= 1, got {frame_window}")
         self.train = train
         # failures are remembered by video, so a worker never decodes a failed file again
         self.retry = RetryingReader(train, on_error or ("skip" if train else "raise"), max_retries,
@@ -149,6 +156,12 @@ class VideoClipDataset(Dataset):
         if not good:
             raise ValueError(f"no readable video among the {len(entries)} listed")
         num_frames = np.array([e.info.num_frames for e in good], dtype=np.int64)
+        low, high = frame_window or (0.0, 1.0)
+        # integer frame bounds of each video's window (exact at the shared boundary of two windows)
+        self.first_frame = np.floor(num_frames * low + 1e-9).astype(np.int64)
+        num_frames = np.floor(num_frames * high + 1e-9).astype(np.int64) - self.first_frame
+        if num_frames.min() < 1:
+            raise ValueError(f"frame_window {frame_window} leaves a video without frames")
         fps = np.array([e.info.fps for e in good], dtype=np.float64)
         if short_clip == "skip":
             keep = ClipSampler.eligible(num_frames, fps, frames_per_clip, frame_stride, target_fps)
@@ -157,6 +170,7 @@ class VideoClipDataset(Dataset):
                 warnings.warn(_bad_files_message(short, f"video(s) shorter than a {frames_per_clip}-frame clip "
                                                         "(short_clip='skip')"), stacklevel=2)
                 good, num_frames, fps = [e for e, k in zip(good, keep) if k], num_frames[keep], fps[keep]
+                self.first_frame = self.first_frame[keep]
                 if not good:
                     raise ValueError(f"every video is shorter than a {frames_per_clip}-frame clip")
         self.entries = good
@@ -168,8 +182,14 @@ class VideoClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.sampler)
 
-    def _attempt(self, index: int) -> Attempt:
+    def clip_frames(self, index: int) -> tuple[int, np.ndarray]:
+        """``(video, source frame indices (T,) int64)`` of the clip at ``index`` (random starts draw from torch's
+        global generator), within the video's ``frame_window``."""
         video, frames = self.sampler(index)
+        return video, frames + self.first_frame[video]
+
+    def _attempt(self, index: int) -> Attempt:
+        video, frames = self.clip_frames(index)
         entry = self.entries[video]
 
         def read() -> dict[str, Any]:

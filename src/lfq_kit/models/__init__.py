@@ -13,7 +13,7 @@ See docs/layout.md for the whole tree."""
 
 from ._nonfinite import NonFiniteLossError
 from ._training import WarmupCosine
-from .frozen_tokenizer import FrozenTokenizer, tokenizer_hash
+from .frozen_tokenizer import FrozenTokenizer, TokenizeClips, tokenizer_hash
 from .masked_lm import MaskedLM
 from .tokenizer import TokenizerGenerator, VideoTokenizer, check_video
 from .video_classifier import VideoClassifier
@@ -23,6 +23,7 @@ __all__ = [
     "FrozenTokenizer",
     "MaskedLM",
     "NonFiniteLossError",
+    "TokenizeClips",
     "TokenizerGenerator",
     "VideoClassifier",
     "VideoMAEPretraining",

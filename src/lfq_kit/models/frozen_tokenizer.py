@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
+import lightning as L
 import torch
 from torch import Tensor
 
 from .tokenizer import VideoTokenizer
 
-__all__ = ["FrozenTokenizer", "tokenizer_hash"]
+__all__ = ["FrozenTokenizer", "TokenizeClips", "tokenizer_hash"]
 
 _MAKE_IT = "train one with `lfq-kit fit --config configs/quickstart.yaml` (writes runs/quickstart/checkpoints/last.ckpt)"
 
@@ -140,3 +142,31 @@ class FrozenTokenizer:
 
     def __repr__(self) -> str:
         return f"FrozenTokenizer({self.path!r}, codebook_size={self.codebook_size}, hash={self.hash[:12]})"
+
+
+# -- tokens once ---------------------------------------------------------------------------------------
+
+
+class TokenizeClips(L.LightningModule):
+    """Predict-only module: ``{"video": (B, 3, T, H, W) float in [−1, 1], "label", "frame_indices", ...}`` →
+    ``{"indices": (B, T', H', W') int64, "label", "video_id", "clip_start"}`` (:meth:`VideoTokenizer.predict_step`).
+
+    Tokens once: ``lfq-kit predict --config configs/quickstart_tokens.yaml`` writes, with
+    :class:`lfq_kit.callbacks.TokenWriter`, the token shards a masked LM trains on. The config names the tokenizer
+    by its checkpoint path, as the masked LM does, so a chain from a fresh clone needs no ``--ckpt_path``.
+
+    Args:
+        tokenizer: path of a ``VideoTokenizer`` checkpoint, loaded frozen (:class:`FrozenTokenizer`).
+
+    Raises:
+        FileNotFoundError: no file at ``tokenizer`` (the message says which command makes it).
+    """
+
+    def __init__(self, tokenizer: str) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.frozen_tokenizer = FrozenTokenizer(tokenizer)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        model = self.frozen_tokenizer.model.to(batch["video"].device)
+        return model.predict_step(batch, batch_idx, dataloader_idx)

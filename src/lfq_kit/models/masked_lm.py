@@ -4,15 +4,16 @@ factorization and Sec. 4 generation; reference Sec. 4).
 A bidirectional transformer reads ``[class token | latent tokens]`` with learned position embeddings and predicts
 every masked token; ids are embedded and predicted through the factorized tables and tied heads of
 :class:`lfq_kit.nn.FactorizedTokens`. Training masks a cosine-scheduled number of random positions per example
-and scores masked positions only; the class token is replaced by the null ("unconditional") class with
+and by default scores masked positions only (MAGVIT's weighted positions and MaskGIT's norms are settings, see
+:mod:`lfq_kit.models._mlm_recipe`); the class token is replaced by the null ("unconditional") class with
 probability ``class_dropout``, which classifier-free guidance needs. :meth:`MaskedLM.generate` samples with
-MaskGIT's iterative decoding (:mod:`lfq_kit.models.maskgit`), class-conditionally and/or from condition frames.
+MaskGIT's iterative decoding (:mod:`lfq_kit.models._maskgit`), class-conditionally and/or from condition frames.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -20,11 +21,12 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from ..distributed import all_reduce_sum, is_distributed, world_size
 from ..nn.factorized_tokens import FactorizedTokens
 from ._checks import check_class_labels
 from ._hparams import save_init_config
-from ._maskgit import cosine_mask, maskgit_decode
+from ._maskgit import cosine_mask
+from ._mlm_recipe import HeadTransform, LossNormalization, global_weight_share, position_weights, reduce_loss
+from ._mlm_sampling import MaskGITSampling
 from ._nonfinite import NonFiniteGuard, SkipNonFiniteSteps
 from ._step_seed import StepSeeded
 from ._token_consumer import TokenConsumer
@@ -43,27 +45,15 @@ def _ratio_key(ratio: float) -> str:
     return f"{ratio:g}".replace(".", "_")
 
 
-def _global_token_share(mask: Tensor) -> Tensor:
-    """``world · n_rank / n_global`` for ``mask``'s count of masked positions (1 on one process).
-
-    The masked count differs per sample, so DDP's average of the ranks' mean losses is not the mean over every
-    masked position of the global batch; scaling each rank's mean by this factor makes it so (one all-reduce
-    of a count, no host sync).
-    """
-    if not is_distributed():
-        return torch.ones((), device=mask.device)
-    local = mask.sum().float()
-    return world_size() * local / all_reduce_sum(local.clone()).clamp_min(1.0)
-
-
-class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule):
+class MaskedLM(MaskGITSampling, StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule):
     """Masked-token transformer over a tokenizer's ``(T', H', W')`` token grid.
 
     Batches are dicts with ``"indices"`` ``(B, T', H', W')`` int (token shards, :class:`lfq_kit.data.TokenDataModule`)
     or ``"video"`` ``(B, 3, T, H, W)`` float in ``[−1, 1]`` (tokenized on the fly by the frozen ``tokenizer``), and
     ``"label"`` ``(B,)`` int64 class ids in ``[0, num_classes)`` when ``num_classes > 0``.
 
-    Training loss: mean over masked positions of the summed sub-token cross-entropies (nats), label-smoothed.
+    Training loss: by default the mean over masked positions of the summed sub-token cross-entropies (nats),
+    label-smoothed; the recipe settings below (:mod:`lfq_kit.models._mlm_recipe`) give MAGVIT's and MaskGIT's.
     Validation logs ``val/bits_per_token_<r>``: the masked-token cross-entropy in bits per token (no smoothing) at
     each fixed mask ratio ``r`` of ``val_mask_ratios`` with a fixed random mask per batch, and their mean
     ``val/bits_per_token``. The uniform code costs ``log2 K`` bits (18 at 2^18).
@@ -94,10 +84,22 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
         min_lr_ratio: final learning rate as a fraction of the initial one.
         max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (weights, optimizer and schedule
             unchanged, counted in ``train/nonfinite_skipped``); after this many in a row the run stops with
-            :class:`~lfq_kit.models.nonfinite.NonFiniteLossError`.
+            :class:`~lfq_kit.models.NonFiniteLossError`.
         compile: ``torch.compile`` the backbone in ``configure_model`` (embeddings, heads and decoding stay eager).
+        mask_weight, refine_weight, recons_weight: loss weight of masked positions, of given condition-frame
+            positions and of the other visible positions (MAGVIT ``weight_mode`` "mask+refine+recons"; default
+            ``1, 0, 0``: masked positions only).
+        loss_normalization: ``"token"`` (weighted mean over the batch's positions) or ``"sequence"`` (per example,
+            then over examples: MAGVIT).
+        mask_ratio_per: ``"example"`` (one ``r ~ U(0, 1)`` per example) or ``"batch"`` (one for the whole batch:
+            MAGVIT). Validation masks are unchanged.
+        input_norm: LayerNorm on the summed class/token and position embeddings (MaskGIT ``Embed``).
+        head_transform: Dense → GELU → LayerNorm before the tied logits (MaskGIT ``MlmLayer``,
+            :class:`~lfq_kit.models._mlm_recipe.HeadTransform`). MAGVIT's UCF-101 label smoothing is 1e-4.
+        A checkpoint trained without ``input_norm`` / ``head_transform`` is refused with them on (its weights lack
+        them); checkpoints from before these settings load with the defaults.
 
-    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models.step_seed.StepSeeded`):
+    Training re-seeds torch's global generator at every batch (:class:`~lfq_kit.models._step_seed.StepSeeded`):
     masks, class dropout and dropout are the same in a resumed run as in one never stopped.
 
     Raises:
@@ -128,6 +130,13 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
         min_lr_ratio: float = 0.0,
         max_nonfinite_steps: int = 3,
         compile: bool = False,
+        mask_weight: float = 1.0,
+        refine_weight: float = 0.0,
+        recons_weight: float = 0.0,
+        loss_normalization: LossNormalization = "token",
+        mask_ratio_per: Literal["example", "batch"] = "example",
+        input_norm: bool = False,
+        head_transform: bool = False,
     ) -> None:
         super().__init__()
         save_init_config(self)
@@ -140,6 +149,12 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
         self.codebook_size, self.grid = self._resolve_tokens(clip_size, grid, codebook_size)
         if num_classes < 0 or not 0.0 <= class_dropout <= 1.0:
             raise ValueError(f"need num_classes >= 0 and class_dropout in [0, 1], got {num_classes}, {class_dropout}")
+        if min(mask_weight, refine_weight, recons_weight) < 0 or mask_weight == 0:
+            raise ValueError(f"loss weights must be >= 0 with mask_weight > 0, got mask {mask_weight}, refine "
+                             f"{refine_weight}, recons {recons_weight}")
+        if loss_normalization not in ("token", "sequence") or mask_ratio_per not in ("example", "batch"):
+            raise ValueError(f"loss_normalization must be 'token' or 'sequence' and mask_ratio_per 'example' or "
+                             f"'batch', got {loss_normalization!r}, {mask_ratio_per!r}")
         self.num_tokens = math.prod(self.grid)
         self.condition_latent_frames = self._condition_latent_frames(condition_frames)
         self.num_classes = num_classes
@@ -150,6 +165,8 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
         self.class_embedding = nn.Embedding(num_classes + 1, dim)
         self.position_embedding = nn.Parameter(torch.randn(1, 1 + self.num_tokens, dim) * 0.02)
         nn.init.normal_(self.class_embedding.weight, std=0.02)
+        self.input_norm = nn.LayerNorm(dim) if input_norm else None
+        self.head_transform = HeadTransform(dim) if head_transform else None
         self.optimizer_factory = optimizer or _default_adamw
         self.val_bits = nn.ModuleDict({_ratio_key(r): MeanMetric() for r in val_mask_ratios})
         self._labels_checked = False
@@ -205,11 +222,16 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
     def hidden(self, inputs: Tensor, labels: Tensor) -> Tensor:
         """``(B, N)`` input ids (``mask_id`` at masked positions) and ``(B,)`` classes → ``(B, N, D)`` features."""
         x = torch.cat([self.class_embedding(labels)[:, None], self.tokens.embed(inputs)], dim=1)
-        return self.backbone(x + self.position_embedding.to(x.dtype))[:, 1:]
+        x = x + self.position_embedding.to(x.dtype)
+        return self.backbone(x if self.input_norm is None else self.input_norm(x))[:, 1:]
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        """``(..., D)`` features → sub-token logits ``(..., g, S)`` (through the head transform when on)."""
+        return self.tokens.logits(hidden if self.head_transform is None else self.head_transform(hidden))
 
     def forward(self, inputs: Tensor, labels: Tensor) -> Tensor:
         """``(B, N)`` input ids and ``(B,)`` classes → sub-token logits ``(B, N, g, S)``."""
-        return self.tokens.logits(self.hidden(inputs, labels))
+        return self.logits(self.hidden(inputs, labels))
 
     # -- data --------------------------------------------------------------------------------------
 
@@ -251,10 +273,23 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
         if self.hparams.class_dropout > 0:
             drop = torch.rand(labels.shape, device=labels.device) < self.hparams.class_dropout
             labels = labels.masked_fill(drop, self.null_class)
-        masked = cosine_mask(ids, self.mask_id, maskable=self._maskable(ids))
+        maskable = self._maskable(ids)
+        hp = self.hparams
+        if hp.get("mask_ratio_per", "example") == "batch":  # one r ~ U(0, 1) for the batch (MAGVIT)
+            ratio = max(math.cos(math.pi * float(torch.rand(())) / 2), 1e-6)  # ceil(ratio · M) >= 1 anyway
+            masked = cosine_mask(ids, self.mask_id, ratio=ratio, maskable=maskable)
+        else:
+            masked = cosine_mask(ids, self.mask_id, maskable=maskable)
         logits = self(masked.inputs, labels)
-        loss = self.tokens.loss(logits, ids, masked.mask, self.hparams.label_smoothing)
-        loss = loss * _global_token_share(masked.mask)
+        condition = None if maskable is None else ~maskable
+        kinds = (hp.get("mask_weight", 1.0), hp.get("refine_weight", 0.0), hp.get("recons_weight", 0.0))
+        weights = position_weights(masked.mask, condition, *kinds)
+        normalization = hp.get("loss_normalization", "token")
+        if kinds == (1.0, 0.0, 0.0) and normalization == "token":  # the default: the mean over masked positions
+            loss = self.tokens.loss(logits, ids, masked.mask, hp.label_smoothing)
+        else:
+            loss = reduce_loss(self.tokens.cross_entropy(logits, ids, hp.label_smoothing), weights, normalization)
+        loss = loss * global_weight_share(weights, normalization)
         self.log("train/loss", loss.detach(), prog_bar=True)
         self.log("train/mask_ratio", masked.mask.float().mean())
         return loss
@@ -297,8 +332,16 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
         return step_scheduler(build_optimizer(self.optimizer_factory, self, weight_decay_groups(self)), self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Resume checkpoints written before the shared weight-decay rule (which decayed the 2-D ``tokens.bias``):
+        """Refuse a checkpoint that lacks the weights of ``input_norm`` / ``head_transform`` (trained without), and
+        resume checkpoints written before the shared weight-decay rule (which decayed the 2-D ``tokens.bias``):
         their optimizer state is regrouped, each parameter keeping its moments."""
+        state = checkpoint.get("state_dict", {})
+        for setting in ("input_norm", "head_transform"):
+            if getattr(self, setting) is not None and not any(k.startswith(f"{setting}.") for k in state):
+                raise ValueError(
+                    f"this checkpoint has no {setting} weights: it was trained with {setting}=False; load it with "
+                    f"{setting}=False (the default) or train a model with {setting}=True"
+                )
         names = {id(p): n for n, p in self.named_parameters()}
         new = [[names[id(p)] for p in g["params"]] for g in weight_decay_groups(self)]
         trained = [(n, p) for n, p in self.named_parameters() if p.requires_grad]  # the old groups' order
@@ -313,91 +356,3 @@ class MaskedLM(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.LightningModule)
     @staticmethod
     def _legacy_decay(name: str, param: nn.Parameter) -> bool:
         return param.ndim >= 2 and "embedding" not in name and "tables" not in name
-
-    # -- generation ----------------------------------------------------------------------------------
-
-    def guided_logits(self, inputs: Tensor, labels: Tensor, positions: Tensor, guidance_scale: float = 0.0) -> Tensor:
-        """Sub-token logits ``(B, M, g, S)`` float32 at ``positions`` ``(B, M)`` of ``inputs`` ``(B, N)``.
-
-        Classifier-free guidance: ``l_c + s · (l_c − l_u)`` with ``l_u`` the logits under the null class; at
-        ``s = 0`` exactly the conditional logits (the unconditional pass is skipped).
-        """
-        if guidance_scale != 0:
-            null = torch.full_like(labels, self.null_class)
-            inputs, labels, positions = torch.cat([inputs, inputs]), torch.cat([labels, null]), torch.cat([positions, positions])
-        hidden = self.hidden(inputs, labels)
-        selected = hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
-        logits = self.tokens.logits(selected).float()
-        if guidance_scale == 0:
-            return logits
-        cond, uncond = logits.chunk(2)
-        return cond + guidance_scale * (cond - uncond)
-
-    @torch.no_grad()
-    def generate(
-        self,
-        labels: Tensor | None,
-        steps: int = 12,
-        choice_temperature: float = 4.5,
-        guidance_scale: float = 0.0,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        condition: Tensor | None = None,
-        generator: torch.Generator | None = None,
-        num_samples: int | None = None,
-    ) -> Tensor:
-        """Sample token grids with MaskGIT decoding: → ``(B, T', H', W')`` int64 ids in ``[0, codebook_size)``.
-
-        Args:
-            labels: ``(B,)`` int64 classes in ``[0, num_classes)``, or None for unconditional samples (the null
-                class; then give ``num_samples`` or ``condition``).
-            steps: decoding steps (12; the paper used 64 for ImageNet); at most the number of unknown tokens.
-            choice_temperature: Gumbel scale of the keep/re-mask choice, annealed to 0 (4.5).
-            guidance_scale: classifier-free guidance ``s``: logits ``l_c + s · (l_c − l_u)``; 0 uses the
-                conditional logits exactly (no unconditional pass).
-            temperature: sampling temperature; 0 is argmax.
-            top_k: sample among the ``top_k`` most likely sub-tokens of each group; 1 is argmax.
-            condition: ``(B, T'c, H', W')`` ids of the first latent frames, kept fixed (frame prediction).
-            generator: makes sampling deterministic (on the model's device).
-            num_samples: batch size when neither ``labels`` nor ``condition`` gives it.
-
-        Raises:
-            ValueError: labels out of range, a condition of another grid, ``steps`` above the unknown token count.
-        """
-        was_training = self.training
-        self.eval()
-        try:
-            return self._generate(labels, steps, choice_temperature, guidance_scale, temperature, top_k, condition,
-                                  generator, num_samples)  # fmt: skip
-        finally:
-            self.train(was_training)
-
-    def _generate(self, labels, steps, choice_temperature, guidance_scale, temperature, top_k, condition, generator,
-                  num_samples) -> Tensor:  # fmt: skip
-        t, h, w = self.grid
-        given = [v.shape[0] for v in (labels, condition) if v is not None]
-        b = given[0] if given else num_samples
-        if b is None or b < 1:
-            raise ValueError("generate needs labels, a condition or num_samples to know the batch size")
-        if labels is None:
-            labels = torch.full((b,), self.null_class, dtype=torch.long, device=self.device)
-        else:
-            labels = labels.to(self.device).long()
-            if labels.numel() and (labels.min() < 0 or labels.max() >= max(self.num_classes, 1)):
-                raise ValueError(f"labels must lie in [0, {self.num_classes}), got {labels.tolist()}")
-            if self.num_classes == 0:
-                labels = torch.full_like(labels, self.null_class)
-        ids = torch.zeros(b, t, h, w, dtype=torch.long, device=self.device)
-        unknown = torch.ones_like(ids, dtype=torch.bool)
-        if condition is not None:
-            tc = condition.shape[1]
-            if condition.ndim != 4 or condition.shape[0] != b or tuple(condition.shape[2:]) != (h, w) or tc > t:
-                raise ValueError(f"condition must be (B={b}, T'c <= {t}, {h}, {w}) ids, got {tuple(condition.shape)}")
-            ids[:, :tc] = condition.to(self.device).long()
-            unknown[:, :tc] = False
-        def step_fn(current: Tensor, positions: Tensor) -> tuple[Tensor, Tensor]:
-            logits = self.guided_logits(current, labels, positions, guidance_scale)
-            return self.tokens.sample(logits, temperature, top_k, generator)
-
-        out = maskgit_decode(ids.flatten(1), unknown.flatten(1), step_fn, self.mask_id, steps, choice_temperature, generator)
-        return out.view(b, t, h, w)

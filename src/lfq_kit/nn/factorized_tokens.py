@@ -114,6 +114,14 @@ class FactorizedTokens(nn.Module):
         logp = logits.float().log_softmax(-1)
         return logp.gather(-1, self.split(ids).unsqueeze(-1)).squeeze(-1).sum(-1)
 
+    def cross_entropy(self, logits: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Tensor:
+        """Per-position cross-entropy (nats, float32, shape of ``targets``), summed over the groups: ``(..., g, S)``
+        logits, ``(...)`` ids in ``[0, V)``; ``label_smoothing`` per group as in :func:`F.cross_entropy`."""
+        self._check_ids(targets, allow_mask=False)
+        flat = logits.float().reshape(-1, self.sub_vocab)  # (N·g, S)
+        ce = F.cross_entropy(flat, self.split(targets).reshape(-1), reduction="none", label_smoothing=label_smoothing)
+        return ce.view(*targets.shape, self.num_groups).sum(-1)
+
     def loss(self, logits: Tensor, targets: Tensor, weight: Tensor | None = None, label_smoothing: float = 0.0) -> Tensor:
         """Sum over groups of the mean cross-entropy (nats) over positions where ``weight`` is true.
 
@@ -123,10 +131,7 @@ class FactorizedTokens(nn.Module):
             weight: ``(...)`` bool (positions that count) or None for all; at least one position must count.
             label_smoothing: per group, as in :func:`torch.nn.functional.cross_entropy`.
         """
-        self._check_ids(targets, allow_mask=False)
-        flat = logits.float().reshape(-1, self.sub_vocab)  # (N·g, S)
-        ce = F.cross_entropy(flat, self.split(targets).reshape(-1), reduction="none", label_smoothing=label_smoothing)
-        ce = ce.view(*targets.shape, self.num_groups).sum(-1)  # (...) nats per position, summed over groups
+        ce = self.cross_entropy(logits, targets, label_smoothing)
         if weight is None:
             return ce.mean()
         weight = weight.to(ce.dtype)
