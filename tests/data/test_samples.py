@@ -95,7 +95,7 @@ def test_training_clips_can_be_shorter_windows_while_validation_stays_whole(tmp_
 def test_the_in_distribution_holdout_never_shares_a_frame_with_training(tmp_path):
     """The last 20 % of each training video (bikes: frames 200-249, bigbuckbunny: 105-131) is the holdout split;
     no training clip, nor any training-style clip written by predict, reaches into it."""
-    from lfq_kit.data.seeding import SampleKey, seeded
+    from lfq_kit.seeding import SampleKey, seeded
 
     dm = SampleClipsDataModule(
         frames_per_clip=17, resolution=32, clips_per_epoch=400, clips_per_video=4, holdout_fraction=0.2,

@@ -26,7 +26,7 @@ from .clips import OnError, VideoClipDataset
 from .datamodule import ClipDataModule
 from .manifest import VideoEntry, VideoItem
 from .sampling import ShortClipPolicy
-from .seeding import SampleKey, base_seed, sample_seed
+from ..seeding import SampleKey, base_seed, sample_seed
 
 __all__ = ["SAMPLE_CLIPS", "SampleClipsDataModule", "sample_clip_dir"]
 
