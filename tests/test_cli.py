@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from small_quantizers import SMALL_QUANTIZERS
 
 from lfq_kit.cli import QUICKSTART, LfqKitCLI, main
 from lfq_kit.registry import QUANTIZERS, REGISTRIES
-from small_quantizers import SMALL_QUANTIZERS
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER = [

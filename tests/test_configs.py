@@ -12,14 +12,14 @@ import pytest
 import timm
 import torch
 import yaml
+from dataset_trees import build_mini_ucf101
 from safetensors.torch import load_file, save_file
+from video_fixtures import sample_clip
+from workdir import fresh_workdir
 
 from lfq_kit.callbacks import AtomicModelCheckpoint
 from lfq_kit.cli import LfqKitCLI
 from lfq_kit.models import VideoTokenizer
-from dataset_trees import build_mini_ucf101
-from video_fixtures import sample_clip
-from workdir import fresh_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -97,23 +97,45 @@ COMPOSITIONS = recommended_compositions()
 # Per base config: one step at tiny sizes on miniature data, quickly (the values the check below ignores).
 SMALL = {
     "configs/quickstart.yaml": [
-        "--trainer.max_steps=1", "--trainer.max_time=null", "--data.init_args.clips_per_epoch=1",
-        "--data.init_args.batch_size=1", "--data.init_args.clips_per_video=1", "--data.init_args.resolution=32",
-        "--data.init_args.train_crop_size=null", "--model.init_args.encoder.init_args.num_res_blocks=1",
+        "--trainer.max_steps=1",
+        "--trainer.max_time=null",
+        "--data.init_args.clips_per_epoch=1",
+        "--data.init_args.batch_size=1",
+        "--data.init_args.clips_per_video=1",
+        "--data.init_args.resolution=32",
+        "--data.init_args.train_crop_size=null",
+        "--model.init_args.encoder.init_args.num_res_blocks=1",
         "--model.init_args.decoder.init_args.num_res_blocks=1",
     ],
     "configs/ucf101.yaml": [
-        "--data.init_args.root={mini_ucf}", "--data.init_args.resolution=32", "--data.init_args.batch_size=1",
-        "--data.init_args.num_workers=0", "--data.init_args.clips_per_video=1",
-        *[f"--model.init_args.{part}.init_args.{k}={v}" for part in ("encoder", "decoder")
-          for k, v in (("base_channels", 8), ("num_res_blocks", 1), ("num_groups", 4))],
-        "--model.init_args.discriminator.init_args.base_channels=8", "--model.init_args.perceptual_loss=null",
-        "--model.init_args.disc_start=0", "--trainer.max_steps=2", "--trainer.precision=32",
-        "--trainer.strategy=auto", "--trainer.devices=1", "--trainer.accelerator=cpu", "--trainer.val_check_interval=1",
+        "--data.init_args.root={mini_ucf}",
+        "--data.init_args.resolution=32",
+        "--data.init_args.batch_size=1",
+        "--data.init_args.num_workers=0",
+        "--data.init_args.clips_per_video=1",
+        *[
+            f"--model.init_args.{part}.init_args.{k}={v}"
+            for part in ("encoder", "decoder")
+            for k, v in (("base_channels", 8), ("num_res_blocks", 1), ("num_groups", 4))
+        ],
+        "--model.init_args.discriminator.init_args.base_channels=8",
+        "--model.init_args.perceptual_loss=null",
+        "--model.init_args.disc_start=0",
+        "--trainer.max_steps=2",
+        "--trainer.precision=32",
+        "--trainer.strategy=auto",
+        "--trainer.devices=1",
+        "--trainer.accelerator=cpu",
+        "--trainer.val_check_interval=1",
     ],
-}  # fmt: skip
-COMMON = ["--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0", "--trainer.enable_progress_bar=false",
-          "--trainer.default_root_dir={tmp}", "--trainer.logger.init_args.save_dir={tmp}"]  # fmt: skip
+}
+COMMON = [
+    "--trainer.limit_val_batches=1",
+    "--trainer.num_sanity_val_steps=0",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.default_root_dir={tmp}",
+    "--trainer.logger.init_args.save_dir={tmp}",
+]
 
 
 def _overrides(args: list[str]) -> dict[tuple[str, ...], object]:
@@ -207,20 +229,36 @@ def test_imagenet_config_trains_one_step_on_images(mini_imagenet, tmp_path):
     assert cli.model.quantizer.codebook_size == 2**18
     assert cli.model.encoder.latent_shape(1, 128, 128) == (1, 16, 16)
     assert cli.datamodule.num_classes == 2
-    small = [f"--model.init_args.{part}.init_args.{k}={v}" for part in ("encoder", "decoder")
-             for k, v in (("base_channels", 8), ("num_res_blocks", 1), ("num_groups", 4))]  # fmt: skip
+    small = [
+        f"--model.init_args.{part}.init_args.{k}={v}"
+        for part in ("encoder", "decoder")
+        for k, v in (("base_channels", 8), ("num_res_blocks", 1), ("num_groups", 4))
+    ]
     cli = LfqKitCLI(
         args=[
-            "fit", "-c", str(CONFIGS / "imagenet.yaml"), f"--data.init_args.root={mini_imagenet}",
-            "--data.init_args.resolution=32", "--data.init_args.batch_size=2", "--data.init_args.num_workers=0",
-            *small, "--model.init_args.discriminator.init_args.base_channels=8",
-            "--model.init_args.perceptual_loss=null", "--model.init_args.disc_start=0",
-            "--trainer.max_steps=2", "--trainer.precision=32", "--trainer.strategy=auto", "--trainer.devices=1",
-            "--trainer.accelerator=cpu", "--trainer.limit_val_batches=1", "--trainer.val_check_interval=1",
-            f"--trainer.default_root_dir={tmp_path}", f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "fit",
+            "-c",
+            str(CONFIGS / "imagenet.yaml"),
+            f"--data.init_args.root={mini_imagenet}",
+            "--data.init_args.resolution=32",
+            "--data.init_args.batch_size=2",
+            "--data.init_args.num_workers=0",
+            *small,
+            "--model.init_args.discriminator.init_args.base_channels=8",
+            "--model.init_args.perceptual_loss=null",
+            "--model.init_args.disc_start=0",
+            "--trainer.max_steps=2",
+            "--trainer.precision=32",
+            "--trainer.strategy=auto",
+            "--trainer.devices=1",
+            "--trainer.accelerator=cpu",
+            "--trainer.limit_val_batches=1",
+            "--trainer.val_check_interval=1",
+            f"--trainer.default_root_dir={tmp_path}",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
             "--trainer.enable_progress_bar=false",
         ]
-    )  # fmt: skip
+    )
     assert cli.model.generator_step == 1
     for key in ("train/reconstruction", "train/discriminator", "val/psnr_per_frame", "val/psnr_pooled"):
         assert torch.isfinite(cli.trainer.callback_metrics[key]), key
@@ -233,12 +271,19 @@ def test_quickstart_keeps_the_latest_and_the_best_checkpoint(tmp_path, monkeypat
     fresh_workdir(tmp_path, monkeypatch)  # the config's relative checkpoint folder lands here, not in the repository
     cli = LfqKitCLI(
         args=[
-            "fit", "-c", str(CONFIGS / "quickstart.yaml"), "--trainer.max_steps=3", "--trainer.max_time=null",
-            "--data.init_args.clips_per_epoch=2", "--data.init_args.clips_per_video=1",
-            "--model.init_args.decay_steps=3", "--trainer.enable_progress_bar=false",
-            f"--trainer.default_root_dir={tmp_path}", f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "fit",
+            "-c",
+            str(CONFIGS / "quickstart.yaml"),
+            "--trainer.max_steps=3",
+            "--trainer.max_time=null",
+            "--data.init_args.clips_per_epoch=2",
+            "--data.init_args.clips_per_video=1",
+            "--model.init_args.decay_steps=3",
+            "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={tmp_path}",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
         ]
-    )  # fmt: skip
+    )
     best, latest = [cb for cb in cli.trainer.callbacks if isinstance(cb, AtomicModelCheckpoint)]
     assert (best.monitor, latest.monitor) == ("val/psnr_per_frame", None)
     assert cli.trainer.global_step == 3 and cli.trainer.current_epoch == 3  # one step per epoch, 3 validations
@@ -267,19 +312,24 @@ def test_quickstart_config_instantiates_on_the_sample_clips():
     assert cli.trainer.max_steps == model.hparams.decay_steps  # the cosine ends with the run
 
 
-_WIDTHS = {("model", "init_args", part, "init_args", "base_channels")
-           for part in ("encoder", "decoder", "discriminator")}  # fmt: skip
+_WIDTHS = {
+    ("model", "init_args", part, "init_args", "base_channels") for part in ("encoder", "decoder", "discriminator")
+}
 
 
 @pytest.mark.parametrize("ablation", ABLATIONS, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_ablation_configs_compose_with_ucf101(ablation, mini_ucf):
     cli = instantiate(
-        "-c", str(CONFIGS / "ucf101.yaml"), "-c", str(ablation), f"--data.init_args.root={mini_ucf}",
+        "-c",
+        str(CONFIGS / "ucf101.yaml"),
+        "-c",
+        str(ablation),
+        f"--data.init_args.root={mini_ucf}",
         # small widths keep instantiation fast; the ablation decides quantizer, latent size or backbone
         "--model.init_args.encoder.init_args.base_channels=32",
         "--model.init_args.decoder.init_args.base_channels=32",
         "--model.init_args.discriminator.init_args.base_channels=8",
-    )  # fmt: skip
+    )
     configs = ["configs/ucf101.yaml", str(ablation.relative_to(ROOT))]
     check_composition(cli.config.as_dict(), configs, {}, {("data", "init_args", "root"), *_WIDTHS})
     model = cli.model
@@ -301,29 +351,49 @@ def test_ablation_configs_compose_with_ucf101(ablation, mini_ucf):
 
 def test_ucf101_config_trains_one_step_on_a_ucf101_tree(mini_ucf, resnet50_file, tmp_path):
     small = {
-        "encoder.init_args.base_channels": 8, "decoder.init_args.base_channels": 8,
-        "encoder.init_args.num_groups": 4, "decoder.init_args.num_groups": 4,
-        "encoder.init_args.num_res_blocks": 1, "decoder.init_args.num_res_blocks": 1,
+        "encoder.init_args.base_channels": 8,
+        "decoder.init_args.base_channels": 8,
+        "encoder.init_args.num_groups": 4,
+        "decoder.init_args.num_groups": 4,
+        "encoder.init_args.num_res_blocks": 1,
+        "decoder.init_args.num_res_blocks": 1,
         "discriminator.init_args.base_channels": 8,
-        "perceptual_loss.init_args.weights": resnet50_file, "perceptual_loss.init_args.input_size": 32,
+        "perceptual_loss.init_args.weights": resnet50_file,
+        "perceptual_loss.init_args.input_size": 32,
         "disc_start": 0,
-    }  # fmt: skip
+    }
     cli = LfqKitCLI(
         args=[
-            "fit", "-c", str(CONFIGS / "ucf101.yaml"),
-            f"--data.init_args.root={mini_ucf}", "--data.init_args.resolution=32",
-            "--data.init_args.batch_size=1", "--data.init_args.num_workers=0",
+            "fit",
+            "-c",
+            str(CONFIGS / "ucf101.yaml"),
+            f"--data.init_args.root={mini_ucf}",
+            "--data.init_args.resolution=32",
+            "--data.init_args.batch_size=1",
+            "--data.init_args.num_workers=0",
             *[f"--model.init_args.{k}={v}" for k, v in small.items()],
-            "--trainer.max_steps=2", "--trainer.precision=32", "--trainer.strategy=auto", "--trainer.devices=1",
-            "--trainer.accelerator=cpu", "--trainer.limit_val_batches=1", "--trainer.val_check_interval=1",
-            f"--trainer.default_root_dir={tmp_path}", f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--trainer.max_steps=2",
+            "--trainer.precision=32",
+            "--trainer.strategy=auto",
+            "--trainer.devices=1",
+            "--trainer.accelerator=cpu",
+            "--trainer.limit_val_batches=1",
+            "--trainer.val_check_interval=1",
+            f"--trainer.default_root_dir={tmp_path}",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
             "--trainer.enable_progress_bar=false",
         ]
-    )  # fmt: skip
+    )
     assert cli.model.generator_step == 1 and cli.trainer.global_step == 2
     metrics = cli.trainer.callback_metrics
-    for key in ("train/reconstruction", "train/perceptual", "train/discriminator", "val/psnr_per_frame",
-                "val/psnr_pooled", "val/codebook_usage"):
+    for key in (
+        "train/reconstruction",
+        "train/perceptual",
+        "train/discriminator",
+        "val/psnr_per_frame",
+        "val/psnr_pooled",
+        "val/codebook_usage",
+    ):
         assert key in metrics and torch.isfinite(metrics[key]), key
     assert list((tmp_path / "ucf101_tokenizer").rglob("config.yaml"))  # resolved config saved with the run
     assert list((tmp_path / "ucf101_tokenizer").rglob("events.out.tfevents.*"))  # TensorBoard, with grids
@@ -331,19 +401,35 @@ def test_ucf101_config_trains_one_step_on_a_ucf101_tree(mini_ucf, resnet50_file,
 
 def test_predict_writes_the_tokens_of_both_splits(mini_ucf, tmp_path):
     out = tmp_path / "tokens"
-    small = [f"--model.init_args.{part}.init_args.{k}={v}" for part in ("encoder", "decoder")
-             for k, v in (("base_channels", 8), ("num_res_blocks", 1), ("num_groups", 4))]  # fmt: skip
+    small = [
+        f"--model.init_args.{part}.init_args.{k}={v}"
+        for part in ("encoder", "decoder")
+        for k, v in (("base_channels", 8), ("num_res_blocks", 1), ("num_groups", 4))
+    ]
     LfqKitCLI(
         args=[
-            "predict", "-c", str(CONFIGS / "ucf101.yaml"), f"--data.init_args.root={mini_ucf}",
-            "--data.init_args.resolution=32", "--data.init_args.batch_size=1", "--data.init_args.num_workers=0",
-            "--data.init_args.clips_per_video=2", *small, "--model.init_args.discriminator=null",
-            "--model.init_args.perceptual_loss=null", "--trainer.precision=32", "--trainer.strategy=auto",
-            "--trainer.devices=1", "--trainer.accelerator=cpu", "--trainer.logger=false",
-            "--trainer.callbacks+=TokenWriter", f"--trainer.callbacks.output_dir={out}", "--return_predictions=false",
+            "predict",
+            "-c",
+            str(CONFIGS / "ucf101.yaml"),
+            f"--data.init_args.root={mini_ucf}",
+            "--data.init_args.resolution=32",
+            "--data.init_args.batch_size=1",
+            "--data.init_args.num_workers=0",
+            "--data.init_args.clips_per_video=2",
+            *small,
+            "--model.init_args.discriminator=null",
+            "--model.init_args.perceptual_loss=null",
+            "--trainer.precision=32",
+            "--trainer.strategy=auto",
+            "--trainer.devices=1",
+            "--trainer.accelerator=cpu",
+            "--trainer.logger=false",
+            "--trainer.callbacks+=TokenWriter",
+            f"--trainer.callbacks.output_dir={out}",
+            "--return_predictions=false",
             f"--trainer.default_root_dir={tmp_path}",
         ]
-    )  # fmt: skip
+    )
     for split, label in (("train", [0, 0, 1, 1]), ("val", [0, 0, 1, 1])):
         index = json.loads((out / split / "index-rank0.json").read_text())
         assert index["num_clips"] == 4 and index["grid"] == [5, 4, 4] and index["codebook_size"] == 2**18

@@ -2,6 +2,7 @@
 (continuation lines joined, leading `VAR=value` assignments dropped), and every python block.
 
 - `pip install` steps are what CI itself runs (`.ci/run`), and `pytest` is this run; both are skipped here.
+  `ruff` lines run as they are, in the repository root.
 - Trainer commands (`fit`, `validate`, `test`, `predict`) get `--trainer.fast_dev_run=1` (one batch), so a
   documented training command is checked in seconds. The configs they name must exist.
 - A trainer command whose data root or checkpoint is not on this machine (`/data/ucf101`, `runs/.../last.ckpt`)
@@ -22,23 +23,29 @@
 import py_compile
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-
 from dataset_trees import build_image_folder
-from lfq_kit.cli import main
 from open_magvit2_files import imagenet_256_stand_in, ucf101_stand_in
 from tiny_videomae import CHAIN_OVERRIDES, build_tiny_kinetics, build_tiny_videomae_base
 from workdir import fresh_workdir
+
+from lfq_kit.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 CHAIN = re.compile(r"^```bash chain\n(.*?)^```", re.S | re.M)
-SHORT_FIT = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
-             "--trainer.max_time=null", "--trainer.enable_progress_bar=false"]  # fmt: skip
+SHORT_FIT = [
+    "--trainer.max_steps=2",
+    "--trainer.val_check_interval=2",
+    "--trainer.limit_val_batches=1",
+    "--trainer.max_time=null",
+    "--trainer.enable_progress_bar=false",
+]
 SHORT_TEST = ["--trainer.limit_test_batches=2", "--trainer.enable_progress_bar=false"]
 SHORT_PREDICT = ["--trainer.limit_predict_batches=2", "--trainer.enable_progress_bar=false"]
 SHORTENED = {"fit": SHORT_FIT, "test": SHORT_TEST, "predict": SHORT_PREDICT}
@@ -106,8 +113,10 @@ def test_the_command_lines_are_found():
     assert "lfq-kit fit --config configs/quickstart.yaml" in found  # README, bash
     assert "lfq-kit fit --config configs/ucf101.yaml --data.init_args.root /data/ucf101" in found  # console
     assert any(c.startswith("python tests/benchmarks/bench_data.py") for c in found)  # OMP_NUM_THREADS=1 dropped
-    assert any(c.endswith("--data.init_args.val_annotations annotations/validate.csv --data.init_args.val_dir validate")
-               for c in found)  # fmt: skip  # a continued line
+    assert any(
+        c.endswith("--data.init_args.val_annotations annotations/validate.csv --data.init_args.val_dir validate")
+        for c in found
+    )  # a continued line
 
 
 @pytest.mark.parametrize("doc, argv", list(commands()))
@@ -119,6 +128,10 @@ def test_documented_command_runs(doc, argv, tmp_path, monkeypatch, capsys):
         assert (ROOT / argv[1]).is_file(), f"{doc}: {argv[1]} does not exist"
         py_compile.compile(str(ROOT / argv[1]), doraise=True)
         pytest.skip(f"{argv[1]}: tests/benchmarks/ scripts run by hand (minutes); it exists and compiles")
+    if argv[0] == "ruff":
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{doc}: {' '.join(argv)}\n{done.stdout}{done.stderr}"
+        return
     assert argv[0] == "lfq-kit", f"{doc}: documented command {argv} is not an lfq-kit command; test it"
     args = argv[1:]
     asks_help = any(a in ("-h", "--help") or a.endswith(".help") for a in args)

@@ -8,12 +8,11 @@ import av
 import pytest
 import torch
 import yaml
+from mlm_checkpoint import DATA  # the clips the session fixture `mlm_ckpt` (tests/conftest.py) trained on
 from PIL import Image
 
 from lfq_kit.cli import main
 from lfq_kit.commands.generate import frame_prediction_scores
-
-from mlm_checkpoint import DATA  # the clips the session fixture `mlm_ckpt` (tests/conftest.py) trained on
 
 
 def _frames(path: Path) -> int:
@@ -23,8 +22,25 @@ def _frames(path: Path) -> int:
 
 def test_class_conditional_samples_are_written(mlm_ckpt, tmp_path, capsys):
     out = tmp_path / "samples"
-    assert main(["generate", "--mlm", str(mlm_ckpt), "--classes", "0", "2", "--samples-per-class", "2",
-                 "--steps", "4", "--output", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "--mlm",
+                str(mlm_ckpt),
+                "--classes",
+                "0",
+                "2",
+                "--samples-per-class",
+                "2",
+                "--steps",
+                "4",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     videos = sorted(p.name for p in out.glob("*.mp4"))
     assert videos == ["class0_sample0.mp4", "class0_sample1.mp4", "class2_sample0.mp4", "class2_sample1.mp4"]
     assert all(_frames(out / v) == 5 for v in videos)
@@ -37,8 +53,25 @@ def test_frame_prediction_prints_scores_against_the_baseline(mlm_ckpt, tmp_path,
     config = tmp_path / "data.yaml"
     config.write_text(yaml.safe_dump({"data": DATA}))
     out = tmp_path / "predicted"
-    assert main(["generate", "--mlm", str(mlm_ckpt), "--frame-prediction", "--config", str(config), "--num-clips", "3",
-                 "--steps", "4", "--output", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "--mlm",
+                str(mlm_ckpt),
+                "--frame-prediction",
+                "--config",
+                str(config),
+                "--num-clips",
+                "3",
+                "--steps",
+                "4",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "3 condition frames (2 latent), 2 predicted, 3 clips" in text
     for row in ("masked LM", "copy last condition frame", "tokenizer reconstruction"):

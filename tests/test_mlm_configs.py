@@ -40,9 +40,15 @@ def quickstart_shards(tokenizer_ckpt, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("quickstart_tokens")
     writer = [{"class_path": "lfq_kit.callbacks.TokenWriter", "init_args": {"output_dir": str(out)}}]
     args = [
-        "predict", "-c", str(CONFIGS / "quickstart_tokens.yaml"), f"--model.init_args.tokenizer={tokenizer_ckpt}",
-        "--data.init_args.frames_per_clip=5", "--data.init_args.resolution=16", "--data.init_args.batch_size=4",
-        "--data.init_args.predict_train_views=3", "--trainer.enable_progress_bar=false",
+        "predict",
+        "-c",
+        str(CONFIGS / "quickstart_tokens.yaml"),
+        f"--model.init_args.tokenizer={tokenizer_ckpt}",
+        "--data.init_args.frames_per_clip=5",
+        "--data.init_args.resolution=16",
+        "--data.init_args.batch_size=4",
+        "--data.init_args.predict_train_views=3",
+        "--trainer.enable_progress_bar=false",
         f"--trainer.callbacks={json.dumps(writer)}",
     ]
     assert main(args) in (0, None)
@@ -66,14 +72,25 @@ def _overrides(name: str, tokenizer: Path, trees) -> list[str]:
         f"--model.init_args.tokenizer={tokenizer}",
         f"--model.init_args.clip_size=[{1 if image else 5}, 16, 16]",
         f"--model.init_args.grid=[{1 if image else 3}, 8, 8]",
-        "--trainer.max_steps=1", "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto",
-        "--trainer.precision=32", "--trainer.val_check_interval=1", "--trainer.limit_val_batches=1",
-        "--trainer.max_time=null", "--trainer.enable_progress_bar=false", "--data.init_args.batch_size=2",
-    ]  # fmt: skip
+        "--trainer.max_steps=1",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=1",
+        "--trainer.strategy=auto",
+        "--trainer.precision=32",
+        "--trainer.val_check_interval=1",
+        "--trainer.limit_val_batches=1",
+        "--trainer.max_time=null",
+        "--trainer.enable_progress_bar=false",
+        "--data.init_args.batch_size=2",
+    ]
     if name == "quickstart_mlm.yaml":  # token shards (configs/quickstart_tokens.yaml), see quickstart_shards
         args = [a for a in args if not a.startswith("--model.init_args.grid")]  # TokenDataModule(grid=None) too
-        return [*args, f"--data.init_args.root={trees[name]}", "--model.init_args.condition_frames=3",
-                "--trainer.check_val_every_n_epoch=1"]
+        return [
+            *args,
+            f"--data.init_args.root={trees[name]}",
+            "--model.init_args.condition_frames=3",
+            "--trainer.check_val_every_n_epoch=1",
+        ]
     args += ["--data.init_args.resolution=16", "--data.init_args.num_workers=0"]
     if not image:
         args.append("--data.init_args.frames_per_clip=5")
@@ -90,8 +107,15 @@ def test_mlm_config_trains_a_step_validates_and_logs_samples(
 ):
     monkeypatch.chdir(tmp_path)  # the configs' relative runs/ folders land here
     trees = {**trees, "quickstart_mlm.yaml": quickstart_shards}
-    cli = LfqKitCLI(args=["-c", str(CONFIGS / name), *_overrides(name, tokenizer_ckpt, trees),
-                          "--model.init_args.backbone=TransformerTiny"], run=False)  # fmt: skip
+    cli = LfqKitCLI(
+        args=[
+            "-c",
+            str(CONFIGS / name),
+            *_overrides(name, tokenizer_ckpt, trees),
+            "--model.init_args.backbone=TransformerTiny",
+        ],
+        run=False,
+    )
     model = cli.model
     assert isinstance(model, MaskedLM) and model.codebook_size == 2**18 and model.tokens.sub_vocab == 512
     cli.trainer.fit(model, datamodule=cli.datamodule)
@@ -104,11 +128,17 @@ def test_mlm_config_trains_a_step_validates_and_logs_samples(
 
 
 def test_paper_configs_use_the_reference_model_and_refuse_a_tokenizer_of_another_grid(tokenizer_ckpt, trees):
-    args = ["-c", str(CONFIGS / "ucf101_mlm.yaml"), f"--model.init_args.tokenizer={tokenizer_ckpt}",
-            f"--data.init_args.root={trees['ucf101_mlm.yaml']}"]  # fmt: skip
+    args = [
+        "-c",
+        str(CONFIGS / "ucf101_mlm.yaml"),
+        f"--model.init_args.tokenizer={tokenizer_ckpt}",
+        f"--data.init_args.root={trees['ucf101_mlm.yaml']}",
+    ]
     with pytest.raises(ValueError, match=r"grid \(5, 16, 16\) .* makes \(9, 64, 64\) from \(17, 128, 128\)"):
         LfqKitCLI(args=args, run=False)
-    cli = LfqKitCLI(args=[*args, "--model.init_args.clip_size=[5, 16, 16]", "--model.init_args.grid=[3, 8, 8]"], run=False)
+    cli = LfqKitCLI(
+        args=[*args, "--model.init_args.clip_size=[5, 16, 16]", "--model.init_args.grid=[3, 8, 8]"], run=False
+    )
     backbone = cli.model.backbone
     assert isinstance(backbone, TransformerL) and (backbone.depth, backbone.dim) == (24, 1024)
     assert 300e6 < sum(p.numel() for p in backbone.parameters()) < 310e6  # MAGVIT-L, about 306M

@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 import typing
-from abc import ABC, abstractmethod
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -165,8 +164,13 @@ def test_collect_lists_public_concrete_subclasses_on_first_use(tmp_path, monkeyp
     (tmp_path / "lfq_kit_test_widgets.py").write_text(WIDGETS)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "lfq_kit_test_widgets", raising=False)
-    reg = Registry("widget", "lfq_kit.tests_no_such_group", modules=["lfq_kit_test_widgets"],
-                   base="lfq_kit_test_widgets:Base", collect=True)  # fmt: skip
+    reg = Registry(
+        "widget",
+        "lfq_kit.tests_no_such_group",
+        modules=["lfq_kit_test_widgets"],
+        base="lfq_kit_test_widgets:Base",
+        collect=True,
+    )
     assert "lfq_kit_test_widgets" not in sys.modules  # nothing imported when the registry is made
     assert reg.names() == ["Concrete"]
     assert reg.get("Concrete") is sys.modules["lfq_kit_test_widgets"].Concrete
@@ -178,7 +182,9 @@ def test_entry_point_plugins_load_and_broken_ones_warn(monkeypatch):
     reg = Registry("widget", "lfq_kit.widgets")
     good = EntryPoint("ordered", "collections:OrderedDict", "lfq_kit.widgets")
     broken = EntryPoint("broken", "no_such_module_xyz:Thing", "lfq_kit.widgets")
-    monkeypatch.setattr("lfq_kit.registry.entry_points", lambda group: [good, broken] if group == "lfq_kit.widgets" else [])
+    monkeypatch.setattr(
+        "lfq_kit.registry.entry_points", lambda group: [good, broken] if group == "lfq_kit.widgets" else []
+    )
     with pytest.warns(UserWarning, match="could not load widget plugin 'broken'"):
         assert reg.names() == ["OrderedDict"]
     assert reg.get("OrderedDict").__module__ == "collections"

@@ -18,7 +18,8 @@ import argparse
 import importlib
 import re
 import sys
-from typing import Callable, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 

@@ -16,11 +16,19 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
-__all__ = ["PARTIAL_SUFFIX", "PartialFile", "fsync_folder", "partial_path", "remove_partial_files", "write_atomic",
-           "write_file_atomic"]  # fmt: skip
+__all__ = [
+    "PARTIAL_SUFFIX",
+    "PartialFile",
+    "fsync_folder",
+    "partial_path",
+    "remove_partial_files",
+    "write_atomic",
+    "write_file_atomic",
+]
 
 PARTIAL_SUFFIX = ".partial"
 """Suffix of files being written; not ``.ckpt``, so Lightning's search for ``last*.ckpt`` never picks one."""
@@ -87,7 +95,7 @@ class PartialFile:
         """Delete the partial file, if any; :attr:`path` is left as it was. Safe to call twice."""
         self.partial.unlink(missing_ok=True)
 
-    def __enter__(self) -> "PartialFile":
+    def __enter__(self) -> PartialFile:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -33,13 +33,21 @@ import fnmatch
 import importlib
 import inspect
 import warnings
+from collections.abc import Iterator, Sequence
 from importlib.metadata import entry_points
-from typing import Generic, Iterator, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T", bound=type)
 
 __all__ = [
-    "BACKBONES", "CALLBACKS", "DATAMODULES", "MODELS", "QUANTIZERS", "REGISTRIES", "Registry", "import_components",
+    "BACKBONES",
+    "CALLBACKS",
+    "DATAMODULES",
+    "MODELS",
+    "QUANTIZERS",
+    "REGISTRIES",
+    "Registry",
+    "import_components",
     "load_plugins",
 ]
 
@@ -205,13 +213,19 @@ MODELS: Registry = Registry(
     "model", "lfq_kit.models", modules=("lfq_kit.models",), base="lightning.pytorch:LightningModule", collect=True
 )
 DATAMODULES: Registry = Registry(
-    "data module", "lfq_kit.data", modules=("lfq_kit.data",), base="lightning.pytorch:LightningDataModule",
+    "data module",
+    "lfq_kit.data",
+    modules=("lfq_kit.data",),
+    base="lightning.pytorch:LightningDataModule",
     collect=True,
-)  # fmt: skip
+)
 CALLBACKS: Registry = Registry(
-    "callback", "lfq_kit.callbacks", modules=("lfq_kit.callbacks", "lfq_kit.data"),
-    base="lightning.pytorch.callbacks:Callback", collect=True,
-)  # fmt: skip
+    "callback",
+    "lfq_kit.callbacks",
+    modules=("lfq_kit.callbacks", "lfq_kit.data"),
+    base="lightning.pytorch.callbacks:Callback",
+    collect=True,
+)
 
 REGISTRIES: dict[str, Registry] = {
     "quantizers": QUANTIZERS,

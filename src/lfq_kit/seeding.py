@@ -18,13 +18,23 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import torch
 
-__all__ = ["DEFAULT_SEED", "SampleKey", "base_seed", "mix_seed", "order_seed", "sample_seed", "seeded", "split_key",
-           "step_seed"]
+__all__ = [
+    "DEFAULT_SEED",
+    "SampleKey",
+    "base_seed",
+    "mix_seed",
+    "order_seed",
+    "sample_seed",
+    "seeded",
+    "split_key",
+    "step_seed",
+]
 
 #: Base seed when neither the DataModule's ``seed`` nor ``PL_GLOBAL_SEED`` is set.
 DEFAULT_SEED = 0

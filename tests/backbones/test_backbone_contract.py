@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 from jsonargparse import ArgumentParser
+from small_backbones import SMALL_BACKBONES, changed_frames, wake_zero_parameters
 
 import lfq_kit.backbones  # noqa: F401  (registers the built-in backbones)
 from lfq_kit.backbones import BidirectionalTransformer, Decoder, Discriminator, Encoder, VideoViT
 from lfq_kit.registry import BACKBONES
-from small_backbones import SMALL_BACKBONES, changed_frames, wake_zero_parameters
 
 BUILTIN = [n for n in BACKBONES.names() if BACKBONES.get(n).__module__.startswith("lfq_kit.")]
 ENCODERS = [n for n in BUILTIN if issubclass(BACKBONES.get(n), Encoder)]
@@ -78,8 +78,10 @@ def test_decoder_shapes_invert_the_encoder_grid(name):
     dec = make(name)
     enc = BACKBONES.get(name.replace("Decoder", "Encoder"))(**SMALL_BACKBONES[name.replace("Decoder", "Encoder")])
     assert (dec.temporal_compression, dec.spatial_compression, dec.causal) == (
-        enc.temporal_compression, enc.spatial_compression, enc.causal,
-    )  # fmt: skip
+        enc.temporal_compression,
+        enc.spatial_compression,
+        enc.causal,
+    )
     for size in (16, 32):
         for t in clip_lengths(enc):
             latent = enc.latent_shape(t, size, size)

@@ -9,10 +9,10 @@ What holds, exactly up to float rounding:
 
 import pytest
 import torch
+from small_backbones import SMALL_BACKBONES, wake_zero_parameters
 
 from lfq_kit.backbones import Image2dDecoder, Image2dEncoder, Magvit2Decoder, Magvit2Encoder
 from lfq_kit.nn import inflate_2d_to_3d
-from small_backbones import SMALL_BACKBONES, wake_zero_parameters
 
 TOL = {"atol": 1e-5, "rtol": 1e-5}
 

@@ -49,8 +49,12 @@ def test_paper_discriminator_channels_and_final_grid():
     with torch.device("meta"):
         d = StyleGANDiscriminator3d()
     assert [(b.conv1.in_channels, b.conv2.out_channels) for b in d.blocks] == [
-        (128, 256), (256, 512), (512, 512), (512, 512), (512, 512),
-    ]  # fmt: skip
+        (128, 256),
+        (256, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+    ]
     assert d.fc1.in_features == 512 * 1 * 4 * 4 and d.fc2.out_features == 1
     small = StyleGANDiscriminator3d(base_channels=1, channel_multipliers=(1, 1, 1, 1, 1))
     grids = []

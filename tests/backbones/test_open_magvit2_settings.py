@@ -4,6 +4,7 @@ GroupNorm eps): what each computes, that the video mode they make is not causal,
 
 import pytest
 import torch
+from small_backbones import assert_causal_pair, changed_frames, wake_zero_parameters
 from torch import nn
 
 from lfq_kit.backbones import Image2dDecoder, Magvit2Decoder, Magvit2Encoder
@@ -15,7 +16,6 @@ from lfq_kit.nn import (
     OpenMagvit2AdaptiveGroupNorm,
     depth_to_space,
 )
-from small_backbones import assert_causal_pair, changed_frames, wake_zero_parameters
 
 TINY = dict(
     base_channels=8, channel_multipliers=(1, 2, 2), num_res_blocks=1, temporal_downsample=(True, True), num_groups=4

@@ -4,10 +4,10 @@ sides of the MAGVIT-v2 tokenizer, causal, and off by default (the paper's archit
 import pytest
 import torch
 import torch.nn.functional as F
+from small_backbones import SMALL_BACKBONES, assert_causal_pair, wake_zero_parameters
 
 from lfq_kit.backbones import Magvit2Decoder, Magvit2Encoder
 from lfq_kit.nn import AdaptiveGroupNorm, TokenMLP
-from small_backbones import SMALL_BACKBONES, assert_causal_pair, wake_zero_parameters
 
 
 def reference_mlp(mlp: TokenMLP, x: torch.Tensor) -> torch.Tensor:

@@ -5,10 +5,10 @@ import itertools
 
 import pytest
 import torch
+from small_backbones import SMALL_BACKBONES, assert_causal_pair, wake_zero_parameters
 
 from lfq_kit.backbones import Magvit2Decoder, Magvit2Encoder
 from lfq_kit.nn import TubeletEmbed, TubeletUnembed
-from small_backbones import SMALL_BACKBONES, assert_causal_pair, wake_zero_parameters
 
 
 def tubelet(x: torch.Tensor, j: int, i: int, k: int, r: int, s: int) -> torch.Tensor:
@@ -116,7 +116,9 @@ def test_shortcut_gets_gradients():
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
 
 
-@pytest.mark.parametrize("temporal", [(False, False, False), (True, False, False), (False, True, True), (True, True, True)])
+@pytest.mark.parametrize(
+    "temporal", [(False, False, False), (True, False, False), (False, True, True), (True, True, True)]
+)
 @pytest.mark.parametrize("padding_mode", ["replicate", "zeros"])
 def test_shortcut_factors_follow_the_levels(temporal, padding_mode):
     kw = {**SMALL_BACKBONES["Magvit2Encoder"], "temporal_downsample": temporal, "padding_mode": padding_mode}

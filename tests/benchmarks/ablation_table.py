@@ -50,10 +50,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", default="runs/ablations", type=Path)
     args = parser.parse_args()
-    names = sorted((p.name for p in args.root.iterdir() if p.is_dir()),
-                   key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))  # fmt: skip
-    print("| run | vocabulary | per-frame PSNR (dB) | pooled PSNR (dB) | SSIM | codes used | perplexity | steps "
-          "| wall (min) |")
+    names = sorted(
+        (p.name for p in args.root.iterdir() if p.is_dir()),
+        key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n),
+    )
+    print(
+        "| run | vocabulary | per-frame PSNR (dB) | pooled PSNR (dB) | SSIM | codes used | perplexity | steps "
+        "| wall (min) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in names:
         versions = sorted((args.root / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
@@ -65,8 +69,10 @@ def main() -> None:
         vocab = f"2^{math.log2(size):.4g}"
         per_frame = f"{s['val/psnr_per_frame']:.2f}" if "val/psnr_per_frame" in s else "n/a"
         pooled = s.get("val/psnr_pooled", s.get("val/psnr", math.nan))  # val/psnr: logs from before the split
-        print(f"| {name} | {vocab} | {per_frame} | {pooled:.2f} | {s.get('val/ssim', math.nan):.3f} | {used} "
-              f"| {s.get('val/codebook_perplexity', math.nan):.0f} | {s['steps']:.0f} | {s['wall_s'] / 60:.1f} |")
+        print(
+            f"| {name} | {vocab} | {per_frame} | {pooled:.2f} | {s.get('val/ssim', math.nan):.3f} | {used} "
+            f"| {s.get('val/codebook_perplexity', math.nan):.0f} | {s['steps']:.0f} | {s['wall_s'] / 60:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -26,12 +26,12 @@ def _measure(size: int, frames: int, batch: int, checkpointing: bool) -> dict:
     import lightning as L
     import torch
     import yaml
+    from rss import peak_rss, reset_peak_rss
     from torch.utils.data import DataLoader
 
     from lfq_kit.backbones import Magvit2Decoder, Magvit2Encoder, StyleGANDiscriminator3d
     from lfq_kit.models import VideoTokenizer
     from lfq_kit.quantizers import LFQ
-    from rss import peak_rss, reset_peak_rss
 
     args = yaml.safe_load(CONFIG.read_text())["model"]["init_args"]
     init = lambda key: dict(args[key].get("init_args", {}))  # noqa: E731
@@ -41,19 +41,37 @@ def _measure(size: int, frames: int, batch: int, checkpointing: bool) -> dict:
         Magvit2Decoder(**init("decoder"), activation_checkpointing=checkpointing),
         quantizer=lambda dim: LFQ(dim, **init("quantizer")),
         discriminator=StyleGANDiscriminator3d(**init("discriminator")),
-        disc_start=0, r1_every=args["r1_every"], r1_weight=args["r1_weight"], lecam_weight=args["lecam_weight"],
-        ema_decay=args["ema_decay"], gradient_clip_val=args["gradient_clip_val"],
-    )  # fmt: skip
+        disc_start=0,
+        r1_every=args["r1_every"],
+        r1_weight=args["r1_weight"],
+        lecam_weight=args["lecam_weight"],
+        ema_decay=args["ema_decay"],
+        gradient_clip_val=args["gradient_clip_val"],
+    )
     video = torch.rand(batch, 3, frames, size, size) * 2 - 1
     loader = DataLoader([{"video": v} for v in video], batch_size=batch)
-    trainer = L.Trainer(accelerator="cpu", precision="32-true", max_steps=2, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)  # fmt: skip
+    trainer = L.Trainer(
+        accelerator="cpu",
+        precision="32-true",
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     base = reset_peak_rss()
     start = time.perf_counter()
     trainer.fit(model, loader)
     seconds = time.perf_counter() - start
-    return {"activation_checkpointing": checkpointing, "clip": [frames, size, size], "batch": batch,
-            "peak_rss_gb": peak_rss() / 1e9, "step_growth_gb": (peak_rss() - base) / 1e9, "seconds": seconds}  # fmt: skip
+    return {
+        "activation_checkpointing": checkpointing,
+        "clip": [frames, size, size],
+        "batch": batch,
+        "peak_rss_gb": peak_rss() / 1e9,
+        "step_growth_gb": (peak_rss() - base) / 1e9,
+        "seconds": seconds,
+    }
 
 
 def main() -> None:
@@ -68,12 +86,24 @@ def main() -> None:
         return
     here = Path(__file__).resolve().parent
     for setting in ("off", "on"):
-        cmd = [sys.executable, __file__, "--size", str(opts.size), "--frames", str(opts.frames), "--batch",
-               str(opts.batch), "--child", setting]  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--size",
+            str(opts.size),
+            "--frames",
+            str(opts.frames),
+            "--batch",
+            str(opts.batch),
+            "--child",
+            setting,
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=here, check=True).stdout
         row = json.loads(out.strip().splitlines()[-1])
-        print(f"activation_checkpointing={setting:3s}  clip {row['batch']}x{'x'.join(map(str, row['clip']))}  "
-              f"peak RSS {row['peak_rss_gb']:.2f} GB (step +{row['step_growth_gb']:.2f} GB)  {row['seconds']:.0f} s")
+        print(
+            f"activation_checkpointing={setting:3s}  clip {row['batch']}x{'x'.join(map(str, row['clip']))}  "
+            f"peak RSS {row['peak_rss_gb']:.2f} GB (step +{row['step_growth_gb']:.2f} GB)  {row['seconds']:.0f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,15 @@ from pathlib import Path
 
 import torch
 
-from lfq_kit.compression import (FactorizedPrior, MaskedLMPrior, PackedPrior, TensorSource, compress_video,
-                                 decompress_video, sidecar_path)  # fmt: skip
+from lfq_kit.compression import (
+    FactorizedPrior,
+    MaskedLMPrior,
+    PackedPrior,
+    TensorSource,
+    compress_video,
+    decompress_video,
+    sidecar_path,
+)
 from lfq_kit.compression.range_coding import STREAM_FLUSH_BITS
 from lfq_kit.compression.rate_distortion import load_clip
 from lfq_kit.models import FrozenTokenizer
@@ -66,8 +73,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     args = parser.parse_args()
     tok = FrozenTokenizer(args.tokenizer)
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f}"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in (64, 128):
@@ -76,8 +85,9 @@ def main() -> None:
                 runs = []
                 for _ in range(args.repeats):
                     path = Path(tmp) / f"{name}{size}.lfq"
-                    c = compress_video(TensorSource(frames, fps), path, tok, prior, batch_size=args.batch_size,
-                                       keep_tokens=True)  # fmt: skip
+                    c = compress_video(
+                        TensorSource(frames, fps), path, tok, prior, batch_size=args.batch_size, keep_tokens=True
+                    )
                     d = decompress_video(path, None, tok, prior, args.batch_size, keep_video=True)
                     runs.append((c, d))
                 c, d = runs[0]
@@ -86,19 +96,37 @@ def main() -> None:
                 d_total = med(lambda cr, dr: dr.tokenizer_seconds + dr.coding_seconds)
                 ideal = _ideal(prior, c.tokens)
                 bound = 1.01 * ideal + STREAM_FLUSH_BITS * c.num_chunks
-                rows.append((size, name, args.frames / c_total, med(lambda cr, dr: cr.tokenizer_seconds),
-                             med(lambda cr, dr: cr.coding_seconds), args.frames / d_total,
-                             med(lambda cr, dr: dr.tokenizer_seconds), med(lambda cr, dr: dr.coding_seconds),
-                             8 * c.payload_bytes / c.num_tokens, 8 * c.payload_bytes / ideal - 1,
-                             (8 * c.payload_bytes - ideal) / c.num_chunks, 8 * c.payload_bytes <= bound, c.bpp))  # fmt: skip
-    print(f"\n{args.frames} frames of carphone_pristine.mp4, batches of {args.batch_size} chunks; load average after "
-          f"{os.getloadavg()[0]:.2f}\n")  # fmt: skip
-    print("| size | prior | compress fps | tokenizer s | coding s | decompress fps | tokenizer s | coding s | "
-          "bits/token | over ideal | bits/chunk over | within 1 % + 64 b | bpp |")
+                rows.append(
+                    (
+                        size,
+                        name,
+                        args.frames / c_total,
+                        med(lambda cr, dr: cr.tokenizer_seconds),
+                        med(lambda cr, dr: cr.coding_seconds),
+                        args.frames / d_total,
+                        med(lambda cr, dr: dr.tokenizer_seconds),
+                        med(lambda cr, dr: dr.coding_seconds),
+                        8 * c.payload_bytes / c.num_tokens,
+                        8 * c.payload_bytes / ideal - 1,
+                        (8 * c.payload_bytes - ideal) / c.num_chunks,
+                        8 * c.payload_bytes <= bound,
+                        c.bpp,
+                    )
+                )
+    print(
+        f"\n{args.frames} frames of carphone_pristine.mp4, batches of {args.batch_size} chunks; load average after "
+        f"{os.getloadavg()[0]:.2f}\n"
+    )
+    print(
+        "| size | prior | compress fps | tokenizer s | coding s | decompress fps | tokenizer s | coding s | "
+        "bits/token | over ideal | bits/chunk over | within 1 % + 64 b | bpp |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
     for r in rows:
-        print(f"| {r[0]} × {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.1f} | {r[6]:.2f} | "
-              f"{r[7]:.2f} | {r[8]:.3f} | {100 * r[9]:+.3f} % | {r[10]:.1f} | {'yes' if r[11] else 'NO'} | {r[12]:.4f} |")
+        print(
+            f"| {r[0]} × {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.1f} | {r[6]:.2f} | "
+            f"{r[7]:.2f} | {r[8]:.3f} | {100 * r[9]:+.3f} % | {r[10]:.1f} | {'yes' if r[11] else 'NO'} | {r[12]:.4f} |"
+        )
 
 
 if __name__ == "__main__":

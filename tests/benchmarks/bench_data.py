@@ -102,9 +102,15 @@ class NaiveClips(Dataset):
                 if i in wanted:
                     decoded[i] = frame.to_ndarray(format="rgb24")
         clip = torch.from_numpy(np.stack([decoded[int(i)] for i in frames]))
-        return {"video": self.clips.transform(clip), "label": entry.label, "index": index,
-                "frame_indices": torch.from_numpy(frames), "video_id": entry.video_id, "skipped": [],
-                "skip_reasons": []}
+        return {
+            "video": self.clips.transform(clip),
+            "label": entry.label,
+            "index": index,
+            "frame_indices": torch.from_numpy(frames),
+            "video_id": entry.video_id,
+            "skipped": [],
+            "skip_reasons": [],
+        }
 
 
 def throughput(dataset: Dataset, workers: int, warm: bool = False) -> float:
@@ -120,12 +126,19 @@ def throughput(dataset: Dataset, workers: int, warm: bool = False) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply every clip count (default clips per "
-                        f"pass: {', '.join(f'{k} {v}' for k, v in CLIPS.items())} for seeking/cached and naive)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every clip count (default clips per "
+        f"pass: {', '.join(f'{k} {v}' for k, v in CLIPS.items())} for seeking/cached and naive)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"PyAV {av.__version__}, Python {platform.python_version()}")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"PyAV {av.__version__}, Python {platform.python_version()}"
+    )
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -138,8 +151,15 @@ def main() -> int:
             desc = f"{info.width}x{info.height} {info.codec}, {info.num_frames} frames"
 
             def clips(n: int, entry=entry, **kwargs) -> VideoClipDataset:
-                return VideoClipDataset(entry, FRAMES_PER_CLIP, resolution=RESOLUTION, sampling="constant",
-                                        clips_per_epoch=n, train=True, **kwargs)
+                return VideoClipDataset(
+                    entry,
+                    FRAMES_PER_CLIP,
+                    resolution=RESOLUTION,
+                    sampling="constant",
+                    clips_per_epoch=n,
+                    train=True,
+                    **kwargs,
+                )
 
             n_seek, n_naive = (max(BATCH, round(n * args.scale)) for n in CLIPS[name])
             for workers in (0, 1, 2):
@@ -150,10 +170,14 @@ def main() -> int:
                 seek, naive = statistics.median(seeks), statistics.median(naives)
                 ratios[name, workers] = seek / naive
                 rows.append((name, desc, workers, seek, naive))
-                print(f"{name:5s} workers={workers}: seek {seek:7.2f} clips/s, naive {naive:6.2f} clips/s, "
-                      f"x{seek / naive:.1f}", flush=True)
-            cached = statistics.median(throughput(clips(n_seek, cache_frames=True), 0, warm=True)
-                                       for _ in range(ROUNDS))
+                print(
+                    f"{name:5s} workers={workers}: seek {seek:7.2f} clips/s, naive {naive:6.2f} clips/s, "
+                    f"x{seek / naive:.1f}",
+                    flush=True,
+                )
+            cached = statistics.median(
+                throughput(clips(n_seek, cache_frames=True), 0, warm=True) for _ in range(ROUNDS)
+            )
             print(f"{name:5s} workers=0: cached {cached:7.2f} clips/s (after the first decode)", flush=True)
             rows.append((name, desc, "0 (cached)", cached, None))
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -21,7 +21,6 @@ import sys
 import time
 
 import torch
-
 from rss import peak_rss, reset_peak_rss
 
 GRID = (5, 8, 8)
@@ -62,7 +61,11 @@ def heads_case(size: str, groups: int, batch: int, repeats: int) -> dict:
 
     base = reset_peak_rss()
     seconds = _median_time(step, repeats)
-    return {"params": sum(p.numel() for p in model.parameters()), "step_s": seconds, "peak_mib": (peak_rss() - base) / 2**20}
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "step_s": seconds,
+        "peak_mib": (peak_rss() - base) / 2**20,
+    }
 
 
 def decode_case(size: str, batch: int, repeats: int, all_steps: tuple[int, ...] = (12, 64)) -> list[dict]:
@@ -76,8 +79,15 @@ def decode_case(size: str, batch: int, repeats: int, all_steps: tuple[int, ...] 
         for steps in all_steps:
             gen = lambda: model.generate(labels, steps=steps, generator=torch.Generator().manual_seed(0))  # noqa: E731, B023
             seconds = _median_time(gen, max(1, repeats // 2))
-            rows.append({"steps": steps, "generate_s": seconds, "forwards_s": steps * forward,
-                         "overhead": seconds / (steps * forward) - 1, "tokens_per_s": batch * 320 / seconds})  # fmt: skip
+            rows.append(
+                {
+                    "steps": steps,
+                    "generate_s": seconds,
+                    "forwards_s": steps * forward,
+                    "overhead": seconds / (steps * forward) - 1,
+                    "tokens_per_s": batch * 320 / seconds,
+                }
+            )
     return rows
 
 
@@ -106,20 +116,40 @@ def heads_table(args: argparse.Namespace) -> None:
     print("| model | heads | parameters | peak RSS growth (MiB) | step (s) |\n| --- | --- | --- | --- | --- |")
     for size in args.sizes:
         for groups, name in ((2, "2 x 512 (factorized)"), (1, "1 x 262144")):
-            out = subprocess.run([sys.executable, __file__, "--case", f"{size}:{groups}", "--threads", str(args.threads),
-                                  "--repeats", str(args.repeats), "--batch", str(args.batch)],
-                                 capture_output=True, text=True, check=True)  # fmt: skip
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--case",
+                    f"{size}:{groups}",
+                    "--threads",
+                    str(args.threads),
+                    "--repeats",
+                    str(args.repeats),
+                    "--batch",
+                    str(args.batch),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"| {size} | {name} | {r['params'] / 1e6:.1f} M | {r['peak_mib']:.0f} | {r['step_s']:.3f} |")
 
 
 def decode_table(args: argparse.Namespace) -> None:
     print(f"\ndecoding at batch {args.batch} (320 tokens each)")
-    print("| model | steps | generate (s) | steps x forward (s) | overhead | tokens/s |\n| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| model | steps | generate (s) | steps x forward (s) | overhead | tokens/s |\n"
+        "| --- | --- | --- | --- | --- | --- |"
+    )
     for size in args.sizes:
         for r in decode_case(size, args.batch, args.repeats, tuple(args.decode_steps)):
-            print(f"| {size} | {r['steps']} | {r['generate_s']:.3f} | {r['forwards_s']:.3f} | {100 * r['overhead']:+.1f} % "
-                  f"| {r['tokens_per_s']:.0f} |")  # fmt: skip
+            print(
+                f"| {size} | {r['steps']} | {r['generate_s']:.3f} | {r['forwards_s']:.3f} "
+                f"| {100 * r['overhead']:+.1f} % "
+                f"| {r['tokens_per_s']:.0f} |"
+            )
 
 
 if __name__ == "__main__":

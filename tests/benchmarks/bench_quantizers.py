@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable
 
 import torch
-
 from rss import peak_rss, reset_peak_rss
 
 KS = [10, 14, 16, 18]
@@ -144,8 +143,10 @@ def indices_figure(repeats: int, d: int = 18, shape: tuple[int, ...] = (2, 5, 32
         assert torch.equal(q(z).indices, q.quantize_indices(z))
         times = _interleaved({"forward": lambda: q(z), "indices": lambda: q.quantize_indices(z)}, repeats)
     fwd, idx = statistics.median(times["forward"]), statistics.median(times["indices"])
-    print(f"LFQ dim {d}, {tokens} tokens, eval: forward {fwd * 1e3:.2f} ms, quantize_indices {idx * 1e3:.3f} ms "
-          f"({fwd / idx:.0f}x; median of {repeats})")
+    print(
+        f"LFQ dim {d}, {tokens} tokens, eval: forward {fwd * 1e3:.2f} ms, quantize_indices {idx * 1e3:.3f} ms "
+        f"({fwd / idx:.0f}x; median of {repeats})"
+    )
 
 
 def main() -> None:
@@ -175,7 +176,9 @@ def main() -> None:
     mm = {n: matmul_seconds(n, 5) for n in args.tokens}
     for n, s in mm.items():
         print(f"reference float32 (512 x {n}) @ ({n} x 512): {s * 1e3:.1f} ms")
-    header = f"{'K':>6} {'N':>6} | {'lfq-kit s':>9} {'MiB':>7} {'x matmul':>8} | {'vqp s':>8} {'MiB':>7} | {'speed-up':>8}"
+    header = (
+        f"{'K':>6} {'N':>6} | {'lfq-kit s':>9} {'MiB':>7} {'x matmul':>8} | {'vqp s':>8} {'MiB':>7} | {'speed-up':>8}"
+    )
     print(header)
     print("-" * len(header))
     for d in args.log2k:
@@ -192,7 +195,11 @@ def main() -> None:
                     raise RuntimeError(f"{impl} at K=2^{d}, N={n} failed ({out.returncode}): {out.stderr[-500:]}")
                 row[impl] = json.loads(out.stdout.strip().splitlines()[-1])
             ours, theirs = row["lfq_kit"], row["vqp"]
-            vqp = f"{theirs['seconds']:8.3f} {theirs['peak_bytes'] / 2**20:7.0f}" if theirs else f"{'skipped (N*K too large)':>16}"
+            vqp = (
+                f"{theirs['seconds']:8.3f} {theirs['peak_bytes'] / 2**20:7.0f}"
+                if theirs
+                else f"{'skipped (N*K too large)':>16}"
+            )
             speedup = f"{theirs['seconds'] / ours['seconds']:7.0f}x" if theirs else f"{'-':>8}"
             print(
                 f"2^{d:<4} {n:>6} | {ours['seconds']:9.3f} {ours['peak_bytes'] / 2**20:7.0f} "

@@ -6,7 +6,8 @@ Run: ``pip install -e ".[bench]" && python tests/benchmarks/bench_tokenizer.py [
 Both models: 17 frames → a 5 × 8 × 8 token grid from a 2^18 LFQ vocabulary, matched parameter counts
 (magvit2-pytorch's ``init_dim`` is chosen to come closest to lfq-kit's quickstart encoder + decoder; both are
 the paper's architecture, so lfq-kit runs without the quickstart's ``tubelet_shortcut`` and token MLP, which
-magvit2-pytorch has no counterpart of), L2 + LFQ losses only (no GAN, no perceptual loss), Adam. Each side runs in a fresh subprocess:
+magvit2-pytorch has no counterpart of), L2 + LFQ losses only (no GAN, no perceptual loss), Adam. Each side runs in a
+fresh subprocess:
 
 * training step: median of 3 forward + backward + Adam steps after a warm-up;
 * encode / decode throughput in frames per second (eval mode, no grad);
@@ -31,14 +32,26 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from rss import peak_rss, reset_peak_rss
 
 T, SIZE, BATCH = 17, 64, 2
-QUICKSTART = dict(base_channels=16, channel_multipliers=(1, 2, 2, 4), num_res_blocks=1,
-                  temporal_downsample=(False, True, True), num_groups=8)  # fmt: skip
-THEIR_LAYERS = ("residual", "compress_space", "residual", "compress_space", "residual", "compress_space",
-                "compress_time", "compress_time")  # fmt: skip
+QUICKSTART = dict(
+    base_channels=16,
+    channel_multipliers=(1, 2, 2, 4),
+    num_res_blocks=1,
+    temporal_downsample=(False, True, True),
+    num_groups=8,
+)
+THEIR_LAYERS = (
+    "residual",
+    "compress_space",
+    "residual",
+    "compress_space",
+    "residual",
+    "compress_space",
+    "compress_time",
+    "compress_time",
+)
 
 
 class Ours(torch.nn.Module):
@@ -65,8 +78,15 @@ class Ours(torch.nn.Module):
 def theirs_model(init_dim: int):
     from magvit2_pytorch import VideoTokenizer
 
-    return VideoTokenizer(image_size=SIZE, init_dim=init_dim, codebook_size=2**18, layers=THEIR_LAYERS,
-                          use_gan=False, perceptual_loss_weight=0.0, flash_attn=False)  # fmt: skip
+    return VideoTokenizer(
+        image_size=SIZE,
+        init_dim=init_dim,
+        codebook_size=2**18,
+        layers=THEIR_LAYERS,
+        use_gan=False,
+        perceptual_loss_weight=0.0,
+        flash_attn=False,
+    )
 
 
 class Theirs(torch.nn.Module):
@@ -169,7 +189,9 @@ def run_side(side: str, init_dim: int, budget: float, frames: int = 9, crop: int
             clips = []
             for _ in range(BATCH):
                 v = train[int(torch.randint(len(train), ()))]
-                t, y, x = (int(torch.randint(n, ())) for n in (v.shape[1] - frames + 1, SIZE - crop + 1, SIZE - crop + 1))
+                t, y, x = (
+                    int(torch.randint(n, ())) for n in (v.shape[1] - frames + 1, SIZE - crop + 1, SIZE - crop + 1)
+                )
                 clips.append(v[:, t : t + frames, y : y + crop, x : x + crop])
             step(torch.stack(clips))
             steps += 1
@@ -195,14 +217,29 @@ def main() -> None:
         header += f" {'steps':>6} {'PSNR dB':>8}"
     print(header)
     for side in ("lfq_kit", "magvit2_pytorch"):
-        cmd = [sys.executable, __file__, "--budget", str(args.budget), "--frames", str(args.frames), "--crop",
-               str(args.crop), "--lr", str(args.lr), "--child", side, str(init_dim)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--budget",
+            str(args.budget),
+            "--frames",
+            str(args.frames),
+            "--crop",
+            str(args.crop),
+            "--lr",
+            str(args.lr),
+            "--child",
+            side,
+            str(init_dim),
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError(f"{side} failed ({out.returncode}): {out.stderr[-800:]}")
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        line = (f"{side:<16} {r['params'] / 1e6:8.2f}M {'x'.join(map(str, r['grid'])):>9} {r['step_s']:7.2f} "
-                f"{r['encode_fps']:9.1f} {r['decode_fps']:9.1f} {r['peak_bytes'] / 2**20:6.0f}")  # fmt: skip
+        line = (
+            f"{side:<16} {r['params'] / 1e6:8.2f}M {'x'.join(map(str, r['grid'])):>9} {r['step_s']:7.2f} "
+            f"{r['encode_fps']:9.1f} {r['decode_fps']:9.1f} {r['peak_bytes'] / 2**20:6.0f}"
+        )
         if args.budget > 0:
             line += f" {r['budget_steps']:6d} {r['held_out_psnr']:8.2f}"
         print(line, flush=True)

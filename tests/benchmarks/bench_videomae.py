@@ -27,8 +27,8 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -69,10 +69,22 @@ def encode_all_loss(model: VideoMAEPretraining, video: torch.Tensor) -> torch.Te
 def hf_model(device: str):
     from transformers import VideoMAEConfig, VideoMAEForPreTraining
 
-    config = VideoMAEConfig(image_size=CLIP[1], num_frames=CLIP[0], tubelet_size=TUBELET, patch_size=PATCH,
-                            hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536,
-                            decoder_hidden_size=192, decoder_num_hidden_layers=4, decoder_num_attention_heads=3,
-                            decoder_intermediate_size=768, norm_pix_loss=True, use_mean_pooling=False)  # fmt: skip
+    config = VideoMAEConfig(
+        image_size=CLIP[1],
+        num_frames=CLIP[0],
+        tubelet_size=TUBELET,
+        patch_size=PATCH,
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=6,
+        intermediate_size=1536,
+        decoder_hidden_size=192,
+        decoder_num_hidden_layers=4,
+        decoder_num_attention_heads=3,
+        decoder_intermediate_size=768,
+        norm_pix_loss=True,
+        use_mean_pooling=False,
+    )
     return VideoMAEForPreTraining(config).to(device)
 
 
@@ -104,8 +116,9 @@ def build(variant: str, device: str, batch: int) -> Callable[[], None]:
             return hf(pixel_values=pixels, bool_masked_pos=mask).loss
 
         return train_step(hf_loss, hf.parameters())
-    classifier = VideoClassifier(VideoViTS(clip_size=CLIP, tubelet_size=TUBELET, patch_size=PATCH, drop_path=0.1),
-                                 num_classes=400, lr=1e-4).to(device)  # fmt: skip
+    classifier = VideoClassifier(
+        VideoViTS(clip_size=CLIP, tubelet_size=TUBELET, patch_size=PATCH, drop_path=0.1), num_classes=400, lr=1e-4
+    ).to(device)
     opt = classifier.configure_optimizers()["optimizer"]
     labels = torch.randint(400, (batch,), device=device)
 
@@ -156,17 +169,32 @@ def main() -> None:
     runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     for _ in range(args.rounds):  # variants interleaved, so a busy spell of a shared machine hits them alike
         for variant in VARIANTS:
-            cmd = [sys.executable, __file__, "--variant", variant, "--device", args.device, "--batch",
-                   str(args.batch), "--steps", str(args.steps)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                __file__,
+                "--variant",
+                variant,
+                "--device",
+                args.device,
+                "--batch",
+                str(args.batch),
+                "--steps",
+                str(args.steps),
+            ]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             runs[variant].append(json.loads(out.strip().splitlines()[-1]))
     rows = {}
     for variant, results in runs.items():  # fastest round (the least disturbed), the largest peak
-        rows[variant] = results[0] if "skipped" in results[0] else {
-            "s_per_step": min(r["s_per_step"] for r in results), "peak_mib": max(r["peak_mib"] for r in results)}
+        rows[variant] = (
+            results[0]
+            if "skipped" in results[0]
+            else {"s_per_step": min(r["s_per_step"] for r in results), "peak_mib": max(r["peak_mib"] for r in results)}
+        )
     b = args.batch
-    print(f"pretraining step, ViT-S {CLIP[0]}x{CLIP[1]}x{CLIP[2]}, tubelet {TUBELET}x{PATCH}x{PATCH}, ratio {RATIO}, "
-          f"decoder 4 x 192, batch {b}, {args.device}, fastest of {args.rounds} fresh-process runs per row")  # fmt: skip
+    print(
+        f"pretraining step, ViT-S {CLIP[0]}x{CLIP[1]}x{CLIP[2]}, tubelet {TUBELET}x{PATCH}x{PATCH}, ratio {RATIO}, "
+        f"decoder 4 x 192, batch {b}, {args.device}, fastest of {args.rounds} fresh-process runs per row"
+    )
     print("| variant | s / step | peak memory growth (MiB) |\n| --- | --- | --- |")
     for variant, name in VARIANTS.items():
         r = rows[variant]
@@ -174,10 +202,15 @@ def main() -> None:
             print(f"| {name} | skipped: {r['skipped']} (pip install transformers) | |")
         elif variant != "finetune":
             print(f"| {name} | {r['s_per_step']:.3f} | {r['peak_mib']:.0f} |")
-    print(f"visible-only speed-up over encoding every token: {rows['all']['s_per_step'] / rows['visible']['s_per_step']:.1f}x")
+    print(
+        "visible-only speed-up over encoding every token: "
+        f"{rows['all']['s_per_step'] / rows['visible']['s_per_step']:.1f}x"
+    )
     ft = rows["finetune"]
-    print(f"fine-tuning: {b / ft['s_per_step']:.1f} clips/s ({ft['s_per_step']:.3f} s per batch of {b}, "
-          f"peak memory growth {ft['peak_mib']:.0f} MiB)")  # fmt: skip
+    print(
+        f"fine-tuning: {b / ft['s_per_step']:.1f} clips/s ({ft['s_per_step']:.3f} s per batch of {b}, "
+        f"peak memory growth {ft['peak_mib']:.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ import gc
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -103,9 +104,19 @@ def _run(name: str, model, make: Callable[[int], dict[str, Any]], batch: int) ->
 
     timer = _Timer(BUDGETS[name])
     loader = torch.utils.data.DataLoader(_Random(make), batch_size=batch, num_workers=4, pin_memory=True)
-    trainer = L.Trainer(accelerator="gpu", devices=1, precision="bf16-mixed", max_steps=10**6, limit_val_batches=0,
-                        num_sanity_val_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[timer])  # fmt: skip
+    trainer = L.Trainer(
+        accelerator="gpu",
+        devices=1,
+        precision="bf16-mixed",
+        max_steps=10**6,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
     torch.cuda.reset_peak_memory_stats()
     trainer.fit(model, train_dataloaders=loader)
     note = "" if timer.batches else f"budget {BUDGETS[name]} s spent before a timed step"
@@ -114,9 +125,9 @@ def _run(name: str, model, make: Callable[[int], dict[str, Any]], batch: int) ->
 
 def _paper_tokenizer(compile: bool, weights: Path):
     """configs/ucf101.yaml's model, perceptual ResNet-50 weights from ``weights``."""
+    import lightning as L
     import yaml
     from jsonargparse import ArgumentParser
-    import lightning as L
 
     from lfq_kit.cli import import_components
 
@@ -138,11 +149,21 @@ def _items(weights: Path):
     vit = dict(clip_size=(17, 128, 128), tubelet_size=4, patch_size=8, first_frame_patch=True)
     yield "tokenizer", lambda: _paper_tokenizer(False, weights), _clip(), 8
     yield "tokenizer+compile", lambda: _paper_tokenizer(True, weights), _clip(), 8
-    yield "masked_lm_B", lambda: MaskedLM(TransformerB(), grid=(5, 16, 16), codebook_size=2**18, num_groups=2,
-                                          num_classes=101, warmup_steps=0), _tokens, 8  # fmt: skip
+    yield (
+        "masked_lm_B",
+        lambda: MaskedLM(
+            TransformerB(), grid=(5, 16, 16), codebook_size=2**18, num_groups=2, num_classes=101, warmup_steps=0
+        ),
+        _tokens,
+        8,
+    )
     yield "videomae_B", lambda: VideoMAEPretraining(VideoViTB(**vit), mask_ratio=0.75, warmup_steps=0), _clip(), 32
-    yield "classifier_B", lambda: VideoClassifier(VideoViTB(**vit, drop_path=0.1), num_classes=400,
-                                                  warmup_steps=0), _clip(), 16  # fmt: skip
+    yield (
+        "classifier_B",
+        lambda: VideoClassifier(VideoViTB(**vit, drop_path=0.1), num_classes=400, warmup_steps=0),
+        _clip(),
+        16,
+    )
 
 
 def main() -> int:
@@ -162,7 +183,9 @@ def main() -> int:
             try:
                 results.append(_run(name, build(), make, batch))
             except Exception as error:  # one item failing (OOM, missing option) must not hide the others
-                results.append(Result(name, batch, 0, float("nan"), float("nan"), f"{type(error).__name__}: {error}"[:120]))
+                results.append(
+                    Result(name, batch, 0, float("nan"), float("nan"), f"{type(error).__name__}: {error}"[:120])
+                )
             gc.collect()
             torch.cuda.empty_cache()
     print(f"\n{torch.cuda.get_device_name()}, torch {torch.__version__}, bf16-mixed, 1 GPU")

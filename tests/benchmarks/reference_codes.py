@@ -21,9 +21,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
-
 from bench_tokenizer import sample_clips
+from einops import rearrange
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -55,9 +54,11 @@ def main() -> None:
     patches = tubelets(val)
     mu = fit.mean(0)
     _, _, basis = torch.pca_lowrank(fit - mu, q=32, center=False)
-    rows = [("bicubic 8x down and up (frames 0-16)", bicubic(val)),
-            ("tubelet mean, float", tubelet_mean(patches)),
-            ("tubelet mean, 6 bits per channel (18 bits)", tubelet_mean(patches, bits=6))]  # fmt: skip
+    rows = [
+        ("bicubic 8x down and up (frames 0-16)", bicubic(val)),
+        ("tubelet mean, float", tubelet_mean(patches)),
+        ("tubelet mean, 6 bits per channel (18 bits)", tubelet_mean(patches, bits=6)),
+    ]
     for k in (6, 18):
         v = basis[:, :k]
         rows.append((f"PCA, {k} float components", psnr((patches - mu) @ v @ v.T + mu, patches)))

@@ -17,8 +17,10 @@ def carphone64():
     return rd.load_clip("sample:carphone_pristine.mp4", resolution=64, frames=17)
 
 
-@pytest.mark.parametrize("codec, crf, bpp, db", [("h264", 30, (0.1, 0.4), (27, 33)), ("hevc", 30, (0.1, 0.4), (27, 34)),
-                                                 ("av1", 40, (0.1, 0.5), (30, 37))])  # fmt: skip
+@pytest.mark.parametrize(
+    "codec, crf, bpp, db",
+    [("h264", 30, (0.1, 0.4), (27, 33)), ("hevc", 30, (0.1, 0.4), (27, 34)), ("av1", 40, (0.1, 0.5), (30, 37))],
+)
 def test_codecs_produce_their_bpp_and_psnr_on_a_real_clip(carphone64, codec, crf, bpp, db):
     frames, fps = carphone64
     result = encode_with_codec(frames, codec, crf, fps)
@@ -40,7 +42,9 @@ def test_a_higher_crf_gives_a_smaller_stream_and_a_lower_psnr(carphone64):
 def test_a_crf_that_does_not_take_effect_is_caught(carphone64, monkeypatch):
     frames, fps = carphone64
     real = rd.encode_with_codec
-    monkeypatch.setattr(rd, "encode_with_codec", lambda f, c, crf, fps: real(f, c, 30, fps)._replace(crf=crf))  # crf ignored
+    monkeypatch.setattr(
+        rd, "encode_with_codec", lambda f, c, crf, fps: real(f, c, 30, fps)._replace(crf=crf)
+    )  # crf ignored
     with pytest.raises(RuntimeError, match="libx264: crf 40 gave .* a higher crf must give a smaller stream"):
         rd.codec_points(frames, fps, "h264", [20, 40])
 
@@ -60,7 +64,11 @@ def test_psnr_and_ms_ssim_oracles():
     noise = torch.randint(0, 255, (3, 64, 64, 3), dtype=torch.uint8)
     assert ms_ssim(noise, noise) == pytest.approx(1.0, abs=1e-5)
     assert ms_ssim(torch.randint(0, 255, (3, 64, 64, 3), dtype=torch.uint8), noise) < 0.2
-    assert ms_ssim_scales(64, 64) == (3, 11) and ms_ssim_scales(144, 176) == (4, 11) and ms_ssim_scales(176, 200) == (5, 11)
+    assert (
+        ms_ssim_scales(64, 64) == (3, 11)
+        and ms_ssim_scales(144, 176) == (4, 11)
+        and ms_ssim_scales(176, 200) == (5, 11)
+    )
     assert ms_ssim_scales(8, 9) == (1, 7)
     with pytest.raises(ValueError, match="need uint8"):
         psnr(a.float(), a)

@@ -16,8 +16,12 @@ from lfq_kit.compression import read_file_header
 from lfq_kit.data.video_writer import write_video
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = {"compress": compress_command, "decompress": decompress_command, "fit-prior": fit_prior_command,
-            "rd": rd_command}  # fmt: skip
+COMMANDS = {
+    "compress": compress_command,
+    "decompress": decompress_command,
+    "fit-prior": fit_prior_command,
+    "rd": rd_command,
+}
 
 
 def _frames(path: Path) -> tuple[int, int, int]:
@@ -53,18 +57,33 @@ def test_fit_prior_writes_the_sidecar_and_compress_finds_it(tokenizer_ckpt, shor
     assert fit_prior_command(["--tokenizer", str(tokenizer), str(short_clip), "--stride", "2"]) == 0
     assert (tmp_path / "last.prior.safetensors").is_file()
     assert "fitted on 8640 tokens" in capsys.readouterr().out  # chunks at frames 0 and 2: 2 × 9 × 20 × 24 tokens
-    assert compress_command([str(short_clip), str(tmp_path / "f.lfq"), "--tokenizer", str(tokenizer),
-                             "--prior", "factorized", "--no-progress"]) == 0  # fmt: skip
+    assert (
+        compress_command(
+            [
+                str(short_clip),
+                str(tmp_path / "f.lfq"),
+                "--tokenizer",
+                str(tokenizer),
+                "--prior",
+                "factorized",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert read_file_header(tmp_path / "f.lfq").hints["prior"] == str(tmp_path / "last.prior.safetensors")
     assert decompress_command([str(tmp_path / "f.lfq"), str(tmp_path / "f.mp4"), "--no-progress"]) == 0
 
 
 def test_command_errors_are_one_line_and_name_what_is_wrong(tokenizer_ckpt, short_clip, tmp_path):
-    with pytest.raises(SystemExit, match="factorized prior .*last.prior.safetensors' not found; fit one with `lfq-kit "
-                                         "fit-prior"):  # fmt: skip
+    with pytest.raises(
+        SystemExit, match="factorized prior .*last.prior.safetensors' not found; fit one with `lfq-kit fit-prior"
+    ):
         tokenizer = tmp_path / "last.ckpt"
         shutil.copy(tokenizer_ckpt, tokenizer)
-        compress_command([str(short_clip), str(tmp_path / "x.lfq"), "--tokenizer", str(tokenizer), "--prior", "factorized"])
+        compress_command(
+            [str(short_clip), str(tmp_path / "x.lfq"), "--tokenizer", str(tokenizer), "--prior", "factorized"]
+        )
     with pytest.raises(SystemExit, match="--prior mlm needs --mlm"):
         compress_command([str(short_clip), str(tmp_path / "x.lfq"), "--prior", "mlm"])
     with pytest.raises(SystemExit, match="input video 'none.mp4' not found"):
@@ -94,12 +113,27 @@ def _adapted(argv: list[str], clip: Path) -> list[str]:
     return out + ["--no-progress"] if out[1] in ("compress", "decompress") else out
 
 
-def test_every_command_of_the_compression_docs_runs(tokenizer_ckpt, mlm_ckpt, short_clip, tmp_path, monkeypatch, capsys):
+def test_every_command_of_the_compression_docs_runs(
+    tokenizer_ckpt, mlm_ckpt, short_clip, tmp_path, monkeypatch, capsys
+):
     commands = _doc_commands()
-    assert [c[1] for c in commands] == ["fit", "predict", "fit", "fit-prior", "compress", "decompress", "compress",
-                                        "decompress", "compress", "rd"]  # fmt: skip
-    assert [c[3] for c in commands[:3]] == ["configs/quickstart.yaml", "configs/quickstart_tokens.yaml",
-                                            "configs/quickstart_mlm.yaml"]  # fmt: skip
+    assert [c[1] for c in commands] == [
+        "fit",
+        "predict",
+        "fit",
+        "fit-prior",
+        "compress",
+        "decompress",
+        "compress",
+        "decompress",
+        "compress",
+        "rd",
+    ]
+    assert [c[3] for c in commands[:3]] == [
+        "configs/quickstart.yaml",
+        "configs/quickstart_tokens.yaml",
+        "configs/quickstart_mlm.yaml",
+    ]
     commands = commands[3:]  # the two trainings and the shards: the tiny checkpoints below stand in for them
     for ckpt, folder in ((tokenizer_ckpt, "quickstart"), (mlm_ckpt, "quickstart_mlm")):
         (tmp_path / "runs" / folder / "checkpoints").mkdir(parents=True)
@@ -120,8 +154,26 @@ def test_every_command_of_the_compression_docs_runs(tokenizer_ckpt, mlm_ckpt, sh
 def test_rd_skips_what_it_cannot_measure_and_says_so(tokenizer_ckpt, tmp_path, capsys):
     tokenizer = tmp_path / "tok.ckpt"
     shutil.copy(tokenizer_ckpt, tokenizer)  # no tok.prior.safetensors beside it
-    assert rd_command(["--tokenizer", str(tokenizer), "--resolution", "16", "--frames", "5", "--codecs", "h264",
-                       "--crf-h264", "40", "30", "--output", str(tmp_path / "rd")]) == 0  # fmt: skip
+    assert (
+        rd_command(
+            [
+                "--tokenizer",
+                str(tokenizer),
+                "--resolution",
+                "16",
+                "--frames",
+                "5",
+                "--codecs",
+                "h264",
+                "--crf-h264",
+                "40",
+                "30",
+                "--output",
+                str(tmp_path / "rd"),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert f"note: factorized prior skipped: no {tmp_path / 'tok.prior.safetensors'}" in text
     assert "note: LPIPS skipped: no local AlexNet weights" in text

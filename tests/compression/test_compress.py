@@ -6,13 +6,20 @@ import math
 from fractions import Fraction
 
 import av
-import numpy as np
 import pytest
 import torch
 
-from lfq_kit.compression import (CompressedFileError, PackedPrior, TensorSource, compress_video, decode_tokens,
-                                 decompress_video, read_file_header)  # fmt: skip
-from lfq_kit.compression import MaskedLMPrior, TokenPrior
+from lfq_kit.compression import (
+    CompressedFileError,
+    MaskedLMPrior,
+    PackedPrior,
+    TensorSource,
+    TokenPrior,
+    compress_video,
+    decode_tokens,
+    decompress_video,
+    read_file_header,
+)
 from lfq_kit.compression.container import CHUNK_OVERHEAD_BYTES
 from lfq_kit.models import FrozenTokenizer, tokenizer_hash
 
@@ -26,8 +33,9 @@ def _no_leftovers(folder) -> None:
 
 
 @pytest.mark.parametrize("kind", ["packed", "factorized", "mlm"])
-def test_tokens_round_trip_exactly_encoding_with_batch_8_and_decoding_with_batch_1(kind, tok, carphone16, factorized,
-                                                                                   mlm_prior, tmp_path):  # fmt: skip
+def test_tokens_round_trip_exactly_encoding_with_batch_8_and_decoding_with_batch_1(
+    kind, tok, carphone16, factorized, mlm_prior, tmp_path
+):
     frames, fps = carphone16  # 40 frames: 8 chunks of 5 (mlm) or 2 of 17 and one of 6 padded to 7
     prior = {"packed": None, "factorized": factorized, "mlm": mlm_prior}[kind]
     report = compress_video(TensorSource(frames, fps), tmp_path / "a.lfq", tok, prior, batch_size=8, keep_tokens=True)
@@ -49,8 +57,9 @@ def test_packed_file_is_exactly_the_documented_size(tok, carphone16, tmp_path):
     assert report.bpp == pytest.approx(8 * report.file_bytes / (40 * 16 * 16))
 
 
-def test_entropy_coded_payloads_are_smaller_than_packed_on_real_tokens(tok, carphone16, factorized, bikes_tokens,
-                                                                       mlm_prior, tmp_path):  # fmt: skip
+def test_entropy_coded_payloads_are_smaller_than_packed_on_real_tokens(
+    tok, carphone16, factorized, bikes_tokens, mlm_prior, tmp_path
+):
     frames, fps = carphone16
     src = TensorSource(frames, fps)
     packed = compress_video(src, tmp_path / "p.lfq", tok, chunk_frames=5)
@@ -70,7 +79,13 @@ def test_odd_resolution_and_frame_count_come_back_at_their_original_size(tok, ca
     frames = carphone16[0][:7, :15, :13].contiguous()  # 7 frames of 13 × 15 pixels
     compress_video(TensorSource(frames, Fraction(30000, 1001)), tmp_path / "o.lfq", tok)
     header = read_file_header(tmp_path / "o.lfq")
-    assert (header.num_frames, header.height, header.width, header.padded_height, header.padded_width) == (7, 15, 13, 16, 14)
+    assert (header.num_frames, header.height, header.width, header.padded_height, header.padded_width) == (
+        7,
+        15,
+        13,
+        16,
+        14,
+    )
     report = decompress_video(tmp_path / "o.lfq", tmp_path / "o.mp4", keep_video=True)
     assert report.video.shape == (7, 15, 13, 3)
     with av.open(str(tmp_path / "o.mp4")) as container:
@@ -126,7 +141,9 @@ def test_a_flipped_byte_raises_naming_the_chunk_and_leaves_no_video(packed_file)
 def test_a_truncated_file_raises_naming_the_chunk_and_leaves_no_video(packed_file):
     cut = packed_file.with_name("cut.lfq")
     cut.write_bytes(packed_file.read_bytes()[:-10])
-    with pytest.raises(CompressedFileError, match="chunk 2 .*truncated: its payload needs 576 bytes, the file holds 566"):
+    with pytest.raises(
+        CompressedFileError, match="chunk 2 .*truncated: its payload needs 576 bytes, the file holds 566"
+    ):
         decompress_video(cut, packed_file.with_name("cut.mp4"))
     assert not packed_file.with_name("cut.mp4").exists()
     _no_leftovers(packed_file.parent)
@@ -138,8 +155,9 @@ def test_a_tokenizer_with_another_hash_is_refused(packed_file, tokenizer_ckpt):
         next(other.model.parameters()).add_(1e-3)
     other.hash = tokenizer_hash(other.model)
     header = read_file_header(packed_file)
-    with pytest.raises(ValueError, match=f"compressed with tokenizer {header.tokenizer_hash[:12]}, but .* has hash "
-                                         f"{other.hash[:12]}"):  # fmt: skip
+    with pytest.raises(
+        ValueError, match=f"compressed with tokenizer {header.tokenizer_hash[:12]}, but .* has hash {other.hash[:12]}"
+    ):
         decompress_video(packed_file, packed_file.with_name("o.mp4"), tokenizer=other)
     assert not packed_file.with_name("o.mp4").exists()
 
@@ -147,8 +165,12 @@ def test_a_tokenizer_with_another_hash_is_refused(packed_file, tokenizer_ckpt):
 def test_a_prior_with_another_identity_is_refused(tok, carphone16, factorized, tmp_path):
     frames, fps = carphone16
     compress_video(TensorSource(frames, fps), tmp_path / "f.lfq", tok, factorized)
-    other = type(factorized)(factorized.first + 1, factorized.conditional, factorized.tokenizer_hash, "other.safetensors")
-    with pytest.raises(ValueError, match=f"coded with factorized prior {factorized.identity[:12]}, but other.safetensors"):
+    other = type(factorized)(
+        factorized.first + 1, factorized.conditional, factorized.tokenizer_hash, "other.safetensors"
+    )
+    with pytest.raises(
+        ValueError, match=f"coded with factorized prior {factorized.identity[:12]}, but other.safetensors"
+    ):
         _tokens(tmp_path / "f.lfq", prior=other)
     with pytest.raises(ValueError, match="coded with a factorized prior, got a packed prior"):
         _tokens(tmp_path / "f.lfq", prior=PackedPrior(tok.codebook_size))

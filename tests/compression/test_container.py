@@ -7,13 +7,38 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from lfq_kit.compression.container import (CHUNK_OVERHEAD_BYTES, HEADER_FIXED_BYTES, ChunkRecord, CompressedFileError,
-                                           StreamHeader, read_chunks, read_header, token_crc, write_chunk,
-                                           write_header)  # fmt: skip
+from lfq_kit.compression.container import (
+    CHUNK_OVERHEAD_BYTES,
+    HEADER_FIXED_BYTES,
+    ChunkRecord,
+    CompressedFileError,
+    StreamHeader,
+    read_chunks,
+    read_header,
+    token_crc,
+    write_chunk,
+    write_header,
+)
 
-HEADER = StreamHeader("ab" * 32, "factorized", "cd" * 32, (12, 7), 2**18, 37, Fraction(30000, 1001), 19, 21, 20, 22,
-                      17, 3, {"tokenizer": "/x/last.ckpt"})  # fmt: skip
-CHUNKS = [ChunkRecord(i, 17 if i < 2 else 3, (9 if i < 2 else 2, 10, 11), bytes([i]) * (5 + i), 1000 + i) for i in range(3)]
+HEADER = StreamHeader(
+    "ab" * 32,
+    "factorized",
+    "cd" * 32,
+    (12, 7),
+    2**18,
+    37,
+    Fraction(30000, 1001),
+    19,
+    21,
+    20,
+    22,
+    17,
+    3,
+    {"tokenizer": "/x/last.ckpt"},
+)
+CHUNKS = [
+    ChunkRecord(i, 17 if i < 2 else 3, (9 if i < 2 else 2, 10, 11), bytes([i]) * (5 + i), 1000 + i) for i in range(3)
+]
 
 
 def _file() -> bytes:
@@ -57,8 +82,10 @@ def test_a_flipped_byte_in_a_chunk_record_header_is_caught_too():
         _read(bytes(data))
 
 
-@pytest.mark.parametrize("cut, chunk, what", [(0, 0, "missing"), (10, 0, "cut short"), (26 + 2, 0, "payload needs 5 bytes"),
-                                              (26 + 5 + 26 + 6, 2, "missing")])  # fmt: skip
+@pytest.mark.parametrize(
+    "cut, chunk, what",
+    [(0, 0, "missing"), (10, 0, "cut short"), (26 + 2, 0, "payload needs 5 bytes"), (26 + 5 + 26 + 6, 2, "missing")],
+)
 def test_a_truncated_file_names_the_chunk_where_it_ends(cut, chunk, what):
     data = _file()[: HEADER.size + cut]
     with pytest.raises(CompressedFileError, match=f"chunk {chunk} .*truncated.*{what}") as err:

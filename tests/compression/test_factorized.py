@@ -1,7 +1,6 @@
 """The factorized prior: weights from counts by the documented formulas (marginal of sub-token A, B given A), a file
 that carries the tokenizer hash, exact round trips, and fewer bits than packed on real tokens."""
 
-import numpy as np
 import pytest
 import torch
 
@@ -48,8 +47,9 @@ def test_the_file_carries_the_tokenizer_hash_and_refuses_another(factorized, tok
     loaded = FactorizedPrior.load(path, tokenizer_hash=tok.hash)
     assert (loaded.first == factorized.first).all() and (loaded.conditional == factorized.conditional).all()
     assert loaded.identity == factorized.identity
-    with pytest.raises(ValueError, match=f"fitted on the tokens of tokenizer {tok.hash[:12]}, not of this tokenizer "
-                                         f"\\({'ef' * 6}\\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError, match=f"fitted on the tokens of tokenizer {tok.hash[:12]}, not of this tokenizer \\({'ef' * 6}\\)"
+    ):
         FactorizedPrior.load(path, tokenizer_hash="ef" * 32)
     with pytest.raises(FileNotFoundError, match="lfq-kit fit-prior"):
         FactorizedPrior.load(tmp_path / "none.safetensors")

@@ -1,8 +1,6 @@
 """The masked-LM prior: a fixed coding order and MaskGIT group schedule, exact round trips whatever the batch size,
 coding cost equal to the model's cross-entropy, and errors for a grid it was not trained on."""
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -67,8 +65,11 @@ def test_identity_names_weights_steps_and_seed(mlm_ckpt):
 
 
 def test_a_chunk_grid_other_than_the_models_is_refused(mlm_prior):
-    with pytest.raises(ValueError, match=r"models token grids \(3, 8, 8\) \(clips of 5 × 16 × 16\), but the chunk's "
-                                         r"token grid is \(9, 8, 8\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"models token grids \(3, 8, 8\) \(clips of 5 × 16 × 16\), but the chunk's "
+        r"token grid is \(9, 8, 8\)",
+    ):
         mlm_prior.check_grid((9, 8, 8))
     assert mlm_prior.required_chunk_frames() == 5
 

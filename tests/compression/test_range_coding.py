@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from lfq_kit.compression.range_coding import (_TABLE, STREAM_FLUSH_BITS, RangeDecoderStream, encode_symbols,
-                                              ideal_bits, log_prob_weights, probabilities)  # fmt: skip
+from lfq_kit.compression.range_coding import (
+    _TABLE,
+    STREAM_FLUSH_BITS,
+    RangeDecoderStream,
+    encode_symbols,
+    ideal_bits,
+    log_prob_weights,
+    probabilities,
+)
 
 
 def test_the_weight_table_has_its_known_values():

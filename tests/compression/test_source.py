@@ -13,7 +13,13 @@ from lfq_kit.data import ClipTransform
 
 def test_sample_clips_by_name_with_their_exact_rate():
     src = FileSource("sample:carphone_pristine.mp4")
-    assert (src.num_frames, src.height, src.width, src.fps, src.has_audio) == (120, 144, 176, Fraction(30000, 1001), False)
+    assert (src.num_frames, src.height, src.width, src.fps, src.has_audio) == (
+        120,
+        144,
+        176,
+        Fraction(30000, 1001),
+        False,
+    )
     with pytest.raises(FileNotFoundError, match="no sample clip 'cat.mp4'; the bundled ones are bikes.mp4, "):
         resolve_input("sample:cat.mp4")
 
@@ -27,11 +33,17 @@ def test_square_resize_is_the_data_modules_evaluation_transform():
 
 
 def test_chunk_plans_and_padding():
-    assert (default_chunk_frames(4, True), default_chunk_frames(2, True), default_chunk_frames(4, False)) == (17, 17, 16)
+    assert (default_chunk_frames(4, True), default_chunk_frames(2, True), default_chunk_frames(4, False)) == (
+        17,
+        17,
+        16,
+    )
     assert [valid_length(n, 4, True) for n in (1, 2, 5, 6)] == [1, 5, 5, 9]
     assert plan_chunks(40, 17, 4, True) == [(0, 0, 17, 17), (1, 17, 17, 17), (2, 34, 6, 9)]
     assert plan_chunks(40, 17, 4, True, pad_last_to_full=True)[-1] == (2, 34, 6, 17)
-    with pytest.raises(ValueError, match=r"chunk_frames must be a length the tokenizer accepts \(1 \+ 4k frames\), got 16"):
+    with pytest.raises(
+        ValueError, match=r"chunk_frames must be a length the tokenizer accepts \(1 \+ 4k frames\), got 16"
+    ):
         plan_chunks(40, 16, 4, True)
     frames = torch.arange(2 * 3 * 2 * 3, dtype=torch.uint8).view(2, 3, 2, 3)  # (T, H, W, C)
     video = pad_clip(frames, 4, 4, 3)

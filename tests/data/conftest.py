@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import dataset_trees
 import numpy as np
 import pytest
-
-import dataset_trees
 from video_fixtures import FRAMES, UCF_CLASSES, UCF_FOLDERS, break_frames, sample_clip, write_avi
 
 
@@ -59,8 +58,12 @@ def ucf_tree(tmp_path_factory, source_frames) -> UcfTree:
     short = rel("JumpRope", 5)
     write_avi(videos / short, source_frames[:12])
     good[short] = 3
-    bad = {rel("Biking", 3): "empty", rel("Biking", 4): "truncated", rel("JumpRope", 3): "text",
-           rel("ApplyEyeMakeup", 3): "corrupt frames"}
+    bad = {
+        rel("Biking", 3): "empty",
+        rel("Biking", 4): "truncated",
+        rel("JumpRope", 3): "text",
+        rel("ApplyEyeMakeup", 3): "corrupt frames",
+    }
     (videos / rel("Biking", 3)).write_bytes(b"")
     valid = (videos / rel("Biking", 1)).read_bytes()
     (videos / rel("Biking", 4)).write_bytes(valid[: len(valid) // 2])
@@ -84,8 +87,9 @@ def ucf_tree(tmp_path_factory, source_frames) -> UcfTree:
     (lists / "testlist01.txt").write_text(crlf(listed(p) for p, _ in test), newline="")
     # Fold 2: clean training list, a truncated file in the test list (evaluation must raise).
     (lists / "trainlist02.txt").write_text(crlf(f"{listed(p)} {lab + 1}" for p, lab in train_good), newline="")
-    (lists / "testlist02.txt").write_text(crlf(listed(p) for p in [*(p for p, _ in test), rel("Biking", 4)]),
-                                          newline="")
+    (lists / "testlist02.txt").write_text(
+        crlf(listed(p) for p in [*(p for p, _ in test), rel("Biking", 4)]), newline=""
+    )
     # Fold 3: the test list is missing.
     (lists / "trainlist03.txt").write_text(crlf(f"{listed(p)} {lab + 1}" for p, lab in train_good), newline="")
     return UcfTree(root, train1, test, bad, rel("ApplyEyeMakeup", 3), short)

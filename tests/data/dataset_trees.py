@@ -12,13 +12,15 @@ from pathlib import Path
 import av
 import numpy as np
 from PIL import Image
-
 from video_fixtures import write_avi
 
 KINETICS_CLASSES = ["abseiling", "air drumming", "zumba"]  # sorted, as the DataModule orders them
 HMDB_CLASSES = ["brush_hair", "cartwheel", "shoot_bow"]
-SSV2_TEMPLATES = ["Holding something next to something", "Pushing something from left to right",
-                  "Putting something on a surface"]  # labels.json ids 0, 1, 2
+SSV2_TEMPLATES = [
+    "Holding something next to something",
+    "Pushing something from left to right",
+    "Putting something on a surface",
+]  # labels.json ids 0, 1, 2
 IMAGE_CLASSES = ["cat", "coffee", "person"]
 
 
@@ -33,8 +35,11 @@ def webm_codec() -> str | None:
 def write_video(path: Path, frames: np.ndarray, codec: str, size: tuple[int, int], rate: int, gop: int) -> None:
     """Encode RGB frames at ``size = (width, height)`` with ``codec`` (container from the file name)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    options = {"libx264": {"preset": "ultrafast"}, "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"},
-               "libvpx": {"deadline": "realtime", "cpu-used": "8"}}.get(codec, {})
+    options = {
+        "libx264": {"preset": "ultrafast"},
+        "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"},
+        "libvpx": {"deadline": "realtime", "cpu-used": "8"},
+    }.get(codec, {})
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate, options=options)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
@@ -86,8 +91,10 @@ def build_kinetics(root: Path, frames: np.ndarray) -> KineticsTree:
     ]
     tree = KineticsTree(root, [], [], [], [])
     k = 0
-    for split, rows, present, missing in (("train", train_rows, tree.train, tree.missing_train),
-                                          ("val", val_rows, tree.val, tree.missing_val)):
+    for split, rows, present, missing in (
+        ("train", train_rows, tree.train, tree.missing_train),
+        ("val", val_rows, tree.val, tree.missing_val),
+    ):
         lines = ["label,youtube_id,time_start,time_end,split,is_cc"]
         for label, yid, start, folder, exists in rows:
             end = start + 10
@@ -135,15 +142,21 @@ def build_hmdb(root: Path, frames: np.ndarray) -> HmdbTree:
     trailing space). Fold 1: video 0 trains, 1 tests, 2 unused; fold 2: 2 trains, 0 tests, 1 unused.
     Fold 3: the split file of shoot_bow is missing."""
     names = {
-        "brush_hair": ["April_09_brush_hair_u_nm_np1_ba_goo_0.avi",
-                       "Brushing_Hair_with_Beth_brush_hair_h_nm_np1_le_goo_0.avi",
-                       "brush_my_hair_without_a_mirror_brush_hair_u_cm_np2_ri_goo_1.avi"],
-        "cartwheel": ["#20_Rhythm_cartwheel_f_cm_np1_le_med_0.avi",
-                      "Acrobacias_de_un_fenomeno_cartwheel_f_cm_np1_ba_bad_8.avi",
-                      "Bodenturnen_2004_cartwheel_f_cm_np1_le_med_0.avi"],
-        "shoot_bow": ["Archery_(Bogenschiessen)_shoot_bow_u_nm_np1_fr_med_0.avi",
-                      "Bow_and_arrow_shoot_bow_f_cm_np1_ri_med_2.avi",
-                      "archery_shoot_bow_u_cm_np1_fr_goo_3.avi"],
+        "brush_hair": [
+            "April_09_brush_hair_u_nm_np1_ba_goo_0.avi",
+            "Brushing_Hair_with_Beth_brush_hair_h_nm_np1_le_goo_0.avi",
+            "brush_my_hair_without_a_mirror_brush_hair_u_cm_np2_ri_goo_1.avi",
+        ],
+        "cartwheel": [
+            "#20_Rhythm_cartwheel_f_cm_np1_le_med_0.avi",
+            "Acrobacias_de_un_fenomeno_cartwheel_f_cm_np1_ba_bad_8.avi",
+            "Bodenturnen_2004_cartwheel_f_cm_np1_le_med_0.avi",
+        ],
+        "shoot_bow": [
+            "Archery_(Bogenschiessen)_shoot_bow_u_nm_np1_fr_med_0.avi",
+            "Bow_and_arrow_shoot_bow_f_cm_np1_ri_med_2.avi",
+            "archery_shoot_bow_u_cm_np1_fr_goo_3.avi",
+        ],
     }
     tree = HmdbTree(root, names)
     k = 0
@@ -185,12 +198,16 @@ def build_ssv2(root: Path, frames: np.ndarray, codec: str) -> Ssv2Tree:
     bracketed templates and placeholders."""
     labels = {SSV2_TEMPLATES[2]: "2", SSV2_TEMPLATES[0]: "0", SSV2_TEMPLATES[1]: "1"}
     entries = {
-        "train": [("78687", "Holding [something] next to [something]", ["potato", "vicks vaporub bottle"]),
-                  ("42326", "Putting [something] on a surface", ["a pen"]),
-                  ("100904", "Pushing [something] from left to right", ["a box"]),
-                  ("3694", "Holding [something] next to [something]", ["cup", "spoon"])],
-        "validation": [("74225", "Pushing [something] from left to right", ["a ball"]),
-                       ("116154", "Putting [something] on a surface", ["keys"])],
+        "train": [
+            ("78687", "Holding [something] next to [something]", ["potato", "vicks vaporub bottle"]),
+            ("42326", "Putting [something] on a surface", ["a pen"]),
+            ("100904", "Pushing [something] from left to right", ["a box"]),
+            ("3694", "Holding [something] next to [something]", ["cup", "spoon"]),
+        ],
+        "validation": [
+            ("74225", "Pushing [something] from left to right", ["a ball"]),
+            ("116154", "Putting [something] on a surface", ["keys"]),
+        ],
     }
     (root / "labels").mkdir(parents=True)
     (root / "labels" / "labels.json").write_text(json.dumps(labels, indent=1))

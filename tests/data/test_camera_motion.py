@@ -33,8 +33,16 @@ def test_a_static_window_renders_the_plain_crop():
 
 
 def test_splits_views_and_labels():
-    dm = CameraMotionDataModule(frames_per_clip=5, resolution=16, batch_size=7, clips_per_epoch=4, eval_segments=2,
-                                eval_video_frames=9, test_clips_per_video=2, test_crops=3)  # fmt: skip
+    dm = CameraMotionDataModule(
+        frames_per_clip=5,
+        resolution=16,
+        batch_size=7,
+        clips_per_epoch=4,
+        eval_segments=2,
+        eval_video_frames=9,
+        test_clips_per_video=2,
+        test_crops=3,
+    )
     assert dm.num_classes == 7 and dm.class_names[0] == "static"
     dm.setup("fit")
     dm.setup("test")

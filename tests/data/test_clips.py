@@ -65,8 +65,9 @@ def test_evaluation_raises_naming_the_file(ucf_tree, train_entries):
 
 def test_evaluation_can_skip_deterministically(ucf_tree, train_entries):
     with pytest.warns(SkippedVideoWarning):
-        ds = VideoClipDataset(train_entries, frames_per_clip=17, resolution=32, sampling="uniform", train=False,
-                              on_error="skip")
+        ds = VideoClipDataset(
+            train_entries, frames_per_clip=17, resolution=32, sampling="uniform", train=False, on_error="skip"
+        )
     bad = next(i for i, e in enumerate(ds.entries) if e.video_id.endswith(ucf_tree.corrupt_frames))
     sample = ds[bad]
     assert sample["index"] == (bad + 1) % len(ds) and len(sample["skipped"]) == 1
@@ -79,10 +80,13 @@ def test_retries_are_bounded(ucf_tree, train_entries):
         ds[0]
 
 
-@pytest.mark.parametrize("policy, expected", [
-    ("lower_stride", list(range(12)) + list(range(5))),  # 12 frames < 17: loop at stride 1
-    ("loop", list(range(0, 12, 2)) * 2 + [0, 2, 4, 6, 8]),  # stride 2 kept: frames 0 2 … 10, again
-])
+@pytest.mark.parametrize(
+    "policy, expected",
+    [
+        ("lower_stride", list(range(12)) + list(range(5))),  # 12 frames < 17: loop at stride 1
+        ("loop", list(range(0, 12, 2)) * 2 + [0, 2, 4, 6, 8]),  # stride 2 kept: frames 0 2 … 10, again
+    ],
+)
 def test_short_video_follows_the_policy(ucf_tree, train_entries, policy, expected):
     short = [e for e in train_entries if e.video_id.endswith(ucf_tree.short)]
     ds = VideoClipDataset(short, frames_per_clip=17, frame_stride=2, resolution=32, short_clip=policy)

@@ -23,9 +23,18 @@ CASES = {
 def test_cli_builds_the_datamodule(dataset, request, tmp_path):
     tree = request.getfixturevalue(f"{dataset}_tree")
     cls, extra, num_classes = CASES[dataset]
-    cli = LfqKitCLI(args=["--model=video_fixtures.TinyVideoAutoencoder", f"--data={cls.__name__}",
-                          f"--data.root={tree.root}", "--data.batch_size=2", "--trainer.logger=false",
-                          f"--trainer.default_root_dir={tmp_path}", *extra], run=False)
+    cli = LfqKitCLI(
+        args=[
+            "--model=video_fixtures.TinyVideoAutoencoder",
+            f"--data={cls.__name__}",
+            f"--data.root={tree.root}",
+            "--data.batch_size=2",
+            "--trainer.logger=false",
+            f"--trainer.default_root_dir={tmp_path}",
+            *extra,
+        ],
+        run=False,
+    )
     assert type(cli.datamodule) is cls and cli.datamodule.num_classes == num_classes
     assert cli.datamodule.batch_size == 2
     if dataset == "image":

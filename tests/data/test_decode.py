@@ -2,13 +2,12 @@
 
 import pickle
 
+import av
 import numpy as np
 import pytest
 import torch
-
-import av
-
 from video_fixtures import FRAMES, decode_all, remux_to_ts, sample_clip
+
 from lfq_kit.data import VideoDecodeError, probe_video, read_frames
 
 # Sorted windows, windows starting mid-GOP and across keyframes (GOP 12), strided, unsorted with repeats
@@ -28,8 +27,11 @@ INDEX_SETS = [
 
 
 def test_probe_reads_header_facts_of_the_real_sample_clips():
-    expected = {"bikes.mp4": (250, 25.0, 640, 272), "bigbuckbunny.mp4": (132, 25.0, 1280, 720),
-                "carphone_pristine.mp4": (120, 30000 / 1001, 176, 144)}
+    expected = {
+        "bikes.mp4": (250, 25.0, 640, 272),
+        "bigbuckbunny.mp4": (132, 25.0, 1280, 720),
+        "carphone_pristine.mp4": (120, 30000 / 1001, 176, 144),
+    }
     for name, (frames, fps, width, height) in expected.items():
         info = probe_video(sample_clip(name))
         assert (info.num_frames, info.width, info.height, info.codec) == (frames, width, height, "h264")

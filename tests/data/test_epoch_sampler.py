@@ -9,12 +9,11 @@ from collections import Counter
 import lightning as L
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from lightning.pytorch.trainer.states import RunningStage
 from torch.utils.data import DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
-
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from lfq_kit.data import EpochSampler, SampleKey, base_seed, build_loader, rank_and_world, sample_seed, seeded
 from lfq_kit.seeding import DEFAULT_SEED, mix_seed, split_key
@@ -62,7 +61,9 @@ def test_seeded_restores_the_callers_generator_and_split_key_checks_types():
     assert torch.equal(torch.rand(3), expected)  # the caller's stream is untouched
     with seeded(42):
         assert torch.equal(torch.rand(2), inside)
-    assert split_key(SampleKey(3, 9)) == (3, 9) and split_key(4) == (4, None) and split_key(torch.tensor(5)) == (5, None)
+    assert (
+        split_key(SampleKey(3, 9)) == (3, 9) and split_key(4) == (4, None) and split_key(torch.tensor(5)) == (5, None)
+    )
     with pytest.raises(TypeError, match="must be an int or a SampleKey"):
         split_key(1.5)
 

@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from video_fixtures import FRAMES, decode_all
 
 from lfq_kit.data import (
     FrameCache,
@@ -19,7 +20,6 @@ from lfq_kit.data import (
 )
 from lfq_kit.data import frame_cache as frame_cache_module
 from lfq_kit.data.frame_cache import resize_short_side
-from video_fixtures import FRAMES, decode_all
 
 PLAIN = "UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi"
 B_FRAMES = "UCF-101/Biking/v_Biking_g01_c01.avi"  # AVI timestamps start at 1
@@ -64,10 +64,12 @@ def test_cached_center_clip_equals_the_uncached_clip(entries):
 def test_each_video_is_decoded_once_per_process(entries, monkeypatch):
     calls = []
     real = frame_cache_module.read_video
-    monkeypatch.setattr(frame_cache_module, "read_video",
-                        lambda path, *a, **k: calls.append(path) or real(path, *a, **k))
-    ds = VideoClipDataset(entries, frames_per_clip=17, resolution=32, sampling="constant", clips_per_epoch=12,
-                          cache_frames=True)
+    monkeypatch.setattr(
+        frame_cache_module, "read_video", lambda path, *a, **k: calls.append(path) or real(path, *a, **k)
+    )
+    ds = VideoClipDataset(
+        entries, frames_per_clip=17, resolution=32, sampling="constant", clips_per_epoch=12, cache_frames=True
+    )
     clips = [ds[i] for i in range(12)]
     assert sorted(calls) == sorted(e.path for e in entries)  # 12 clips, 2 decodes
     assert {tuple(c["video"].shape) for c in clips} == {(3, 17, 32, 32)}
@@ -90,8 +92,15 @@ def test_a_video_with_corrupt_frames_is_skipped_as_a_whole(ucf_tree, tmp_path):
 
 
 def test_sample_clips_cache_their_training_videos_only(tmp_path):
-    dm = SampleClipsDataModule(frames_per_clip=5, resolution=32, batch_size=2, clips_per_epoch=2, clips_per_video=1,
-                               manifest_dir=str(tmp_path), cache_frames=True)
+    dm = SampleClipsDataModule(
+        frames_per_clip=5,
+        resolution=32,
+        batch_size=2,
+        clips_per_epoch=2,
+        clips_per_video=1,
+        manifest_dir=str(tmp_path),
+        cache_frames=True,
+    )
     assert dm.cache_frames and dm.hparams.cache_frames
     dm.setup("fit")
     assert dm.val_set.frame_cache is None  # validation metrics do not depend on the flag
@@ -104,8 +113,15 @@ def test_sample_clips_cache_their_training_videos_only(tmp_path):
 def test_skips_are_reported_with_cache_too(ucf_tree, tmp_path):
     from lfq_kit.data import UCF101DataModule
 
-    dm = UCF101DataModule(str(ucf_tree.root), frames_per_clip=5, resolution=16, batch_size=10, num_workers=0,
-                          manifest_dir=str(tmp_path), cache_frames=True)
+    dm = UCF101DataModule(
+        str(ucf_tree.root),
+        frames_per_clip=5,
+        resolution=16,
+        batch_size=10,
+        num_workers=0,
+        manifest_dir=str(tmp_path),
+        cache_frames=True,
+    )
     with pytest.warns(SkippedVideoWarning):
         dm.setup("fit")
     with pytest.warns(SkippedVideoWarning, match=r"skipped unreadable file .*v_ApplyEyeMakeup_g03_c01\.avi"):

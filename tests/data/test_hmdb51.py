@@ -3,8 +3,8 @@ classes before setup, the batch contract, exact labels per fold, and errors nami
 
 import pytest
 import torch
-
 from dataset_trees import HMDB_CLASSES
+
 from lfq_kit.data import HMDB51DataModule
 
 

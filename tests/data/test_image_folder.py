@@ -6,8 +6,8 @@ import warnings
 
 import pytest
 import torch
-
 from dataset_trees import IMAGE_CLASSES
+
 from lfq_kit.data import (
     ImageDecodeError,
     ImageFolderDataModule,

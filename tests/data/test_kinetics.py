@@ -6,8 +6,8 @@ import warnings
 
 import pytest
 import torch
-
 from dataset_trees import KINETICS_CLASSES
+
 from lfq_kit.data import KineticsDataModule, MissingVideosWarning
 
 
@@ -35,8 +35,9 @@ def test_csv_classes_batches_and_one_missing_clip_warning_per_split(kinetics_tre
     assert all(stem in messages[0] for stem in kinetics_tree.missing_train)
     assert messages[1].startswith("1 of the 4 evaluation videos listed are missing")
     assert sorted(dm.missing["training"]) == sorted(
-        f"train/{label}/{stem}.mp4" for label, stem in zip(("abseiling", "zumba", "air drumming"),
-                                                           kinetics_tree.missing_train))
+        f"train/{label}/{stem}.mp4"
+        for label, stem in zip(("abseiling", "zumba", "air drumming"), kinetics_tree.missing_train)
+    )
     # Present clips only, in CSV order, found in label folders, the underscore folder and the flat layout.
     assert [e.video_id for e in dm.train_set.entries] == [p for p, _ in kinetics_tree.train]
     assert [e.label for e in dm.train_set.entries] == [lab for _, lab in kinetics_tree.train] == [2, 0, 1, 1, 2, 0]
@@ -54,8 +55,12 @@ def test_csv_classes_batches_and_one_missing_clip_warning_per_split(kinetics_tre
 
 
 def test_video_list_format_with_relative_and_absolute_paths(kinetics_tree, tmp_path):
-    dm = make(kinetics_tree, tmp_path, train_annotations="annotations/train_list.txt",
-              val_annotations=str(kinetics_tree.root / "annotations/val_list.txt"))
+    dm = make(
+        kinetics_tree,
+        tmp_path,
+        train_annotations="annotations/train_list.txt",
+        val_annotations=str(kinetics_tree.root / "annotations/val_list.txt"),
+    )
     assert dm.annotation_format == "list"  # auto-detected: not .csv, no youtube_id header
     assert dm.num_classes == 3 and dm.class_names == ["0", "1", "2"]  # largest training id + 1
     with pytest.warns(MissingVideosWarning, match="1 of the 7 training videos listed are missing"):
@@ -73,8 +78,14 @@ def test_class_list_fixes_the_order(kinetics_tree, tmp_path):
     with pytest.warns(MissingVideosWarning):
         dm.setup("validate")
     assert dm.train_set is None and [e.label for e in dm.val_set.entries] == [2, 1, 0]
-    forced = make(kinetics_tree, tmp_path, annotation_format="list", train_annotations="annotations/train_list.txt",
-                  val_annotations="annotations/val_list.txt", class_list="classes.txt")
+    forced = make(
+        kinetics_tree,
+        tmp_path,
+        annotation_format="list",
+        train_annotations="annotations/train_list.txt",
+        val_annotations="annotations/val_list.txt",
+        class_list="classes.txt",
+    )
     assert forced.class_names == ["zumba", "abseiling", "air drumming"]
 
 
@@ -92,13 +103,15 @@ def test_errors_name_the_file_line_and_what_was_expected(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"training annotations not found: .*annotations/train\.csv"):
         KineticsDataModule(str(tmp_path))
     header = "label,youtube_id,time_start,time_end,split\n"
-    write_kinetics(tmp_path, header + "zumba,abc,0,10,train\n",
-                   header + "zumba,x,0,10,val\nyoga,y,0,10,val\n")
+    write_kinetics(tmp_path, header + "zumba,abc,0,10,train\n", header + "zumba,x,0,10,val\nyoga,y,0,10,val\n")
     with pytest.raises(ValueError, match=r"val\.csv:3: label 'yoga' is not a label of the training CSV"):
         KineticsDataModule(str(tmp_path))
     write_kinetics(tmp_path, "label,youtube,start,end\nzumba,abc,0,10\n")
-    with pytest.raises(ValueError, match=r"train\.csv:1: expected a header with the columns "
-                                         r"label,youtube_id,time_start,time_end"):
+    with pytest.raises(
+        ValueError,
+        match=r"train\.csv:1: expected a header with the columns "
+        r"label,youtube_id,time_start,time_end",
+    ):
         KineticsDataModule(str(tmp_path))
     write_kinetics(tmp_path, header + "zumba,abc,zero,10,train\n")
     with pytest.raises(ValueError, match=r"train\.csv:2: time_start and time_end must be numbers"):
@@ -109,8 +122,9 @@ def test_errors_name_the_file_line_and_what_was_expected(tmp_path):
         KineticsDataModule(str(tmp_path))
     (tmp_path / "annotations/list.txt").write_text("train/zumba/abc.mp4 0\ntrain/zumba/def.mp4\n")
     with pytest.raises(ValueError, match=r"list\.txt:2: expected '<path> <0-based label id>'"):
-        KineticsDataModule(str(tmp_path), train_annotations="annotations/list.txt",
-                           val_annotations="annotations/list.txt")
+        KineticsDataModule(
+            str(tmp_path), train_annotations="annotations/list.txt", val_annotations="annotations/list.txt"
+        )
     with pytest.raises(ValueError, match="mix formats"):
         KineticsDataModule(str(tmp_path), val_annotations="annotations/list.txt")
 

@@ -5,10 +5,10 @@ import os
 import shutil
 
 import pytest
+from video_fixtures import FRAMES, remux_to_ts, sample_clip
 
 from lfq_kit.data import VideoItem, build_manifest, manifest_path
 from lfq_kit.data import manifest as manifest_module
-from video_fixtures import FRAMES, remux_to_ts, sample_clip
 
 
 def items_of(tree):

@@ -7,18 +7,31 @@ from lfq_kit.data.transforms import ClipTransform
 
 
 def test_three_crops_are_left_center_right_and_one_crop_is_the_validation_center():
-    frames = torch.arange(20, dtype=torch.uint8)[None, None, :, None].expand(2, 10, 20, 3).contiguous()  # value = column
+    frames = (
+        torch.arange(20, dtype=torch.uint8)[None, None, :, None].expand(2, 10, 20, 3).contiguous()
+    )  # value = column
     left, center, right = (crop_view(frames, c, 3, 10) for c in range(3))
     to_col = lambda v: ((v[0, 0, 0] + 1) * 127.5).round().long().tolist()  # noqa: E731
-    assert to_col(left) == list(range(0, 10)) and to_col(center) == list(range(5, 15)) and to_col(right) == list(range(10, 20))
+    assert (
+        to_col(left) == list(range(0, 10))
+        and to_col(center) == list(range(5, 15))
+        and to_col(right) == list(range(10, 20))
+    )
     assert torch.equal(crop_view(frames, 0, 1, 10), ClipTransform(10, train=False)(frames))
     portrait = frames.transpose(1, 2).contiguous()  # 20 x 10: crops move down the rows
     assert ((crop_view(portrait, 2, 3, 10)[0, 0, :, 0] + 1) * 127.5).round().long().tolist() == list(range(10, 20))
 
 
 def test_the_test_loader_gives_clips_times_crops_views_with_keys(tmp_path):
-    dm = SampleClipsDataModule(frames_per_clip=5, resolution=16, batch_size=4, clips_per_video=2, test_clips_per_video=3,
-                               test_crops=3, manifest_dir=str(tmp_path))  # fmt: skip
+    dm = SampleClipsDataModule(
+        frames_per_clip=5,
+        resolution=16,
+        batch_size=4,
+        clips_per_video=2,
+        test_clips_per_video=3,
+        test_crops=3,
+        manifest_dir=str(tmp_path),
+    )
     dm.setup("test")
     batches = list(dm.test_dataloader())
     views = torch.cat([b["view_index"] for b in batches])
@@ -29,8 +42,9 @@ def test_the_test_loader_gives_clips_times_crops_views_with_keys(tmp_path):
     video = torch.cat([b["video"] for b in batches])
     assert not torch.equal(video[0], video[1])  # different crops
     # with one crop the test views equal the validation clips
-    dm1 = SampleClipsDataModule(frames_per_clip=5, resolution=16, batch_size=4, clips_per_video=2,
-                                manifest_dir=str(tmp_path))  # fmt: skip
+    dm1 = SampleClipsDataModule(
+        frames_per_clip=5, resolution=16, batch_size=4, clips_per_video=2, manifest_dir=str(tmp_path)
+    )
     dm1.setup("fit")
     dm1.setup("test")
     val = next(iter(dm1.val_dataloader()))["video"]

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
@@ -66,8 +67,17 @@ def _check_resume(factory: Factory, epoch: int = 1, k: int = 2) -> list[dict]:
 @pytest.fixture
 def samples(tmp_path):
     def make(**kwargs):
-        args = dict(frames_per_clip=5, resolution=32, batch_size=2, clips_per_epoch=8, clips_per_video=3,
-                    cache_frames=True, train_crop_size=24, manifest_dir=str(tmp_path), seed=11)
+        args = dict(
+            frames_per_clip=5,
+            resolution=32,
+            batch_size=2,
+            clips_per_epoch=8,
+            clips_per_video=3,
+            cache_frames=True,
+            train_crop_size=24,
+            manifest_dir=str(tmp_path),
+            seed=11,
+        )
         return SampleClipsDataModule(**{**args, **kwargs})
 
     return make
@@ -91,8 +101,16 @@ def test_sample_clips_are_a_function_of_seed_epoch_index_not_of_workers(samples)
 
 def test_ucf101_resume_mid_epoch_exactly_with_replaced_bad_clips(ucf_tree, tmp_path):
     def make(**kwargs):
-        return UCF101DataModule(str(ucf_tree.root), frames_per_clip=9, resolution=32, batch_size=3, num_workers=0,
-                                manifest_dir=str(tmp_path), seed=4, **kwargs)  # fmt: skip
+        return UCF101DataModule(
+            str(ucf_tree.root),
+            frames_per_clip=9,
+            resolution=32,
+            batch_size=3,
+            num_workers=0,
+            manifest_dir=str(tmp_path),
+            seed=4,
+            **kwargs,
+        )
 
     full = _check_resume(make, epoch=2, k=1)
     assert sum(len(b["skipped"]) for b in full) >= 1  # the corrupt-frames file was met and replaced (seeded)
@@ -109,8 +127,9 @@ def test_image_folder_resume_mid_epoch_exactly(image_tree):
 
 def test_camera_motion_resume_mid_epoch_exactly():
     def make(**kwargs):
-        return CameraMotionDataModule(frames_per_clip=5, resolution=16, batch_size=2, clips_per_epoch=8, seed=6,
-                                      **kwargs)  # fmt: skip
+        return CameraMotionDataModule(
+            frames_per_clip=5, resolution=16, batch_size=2, clips_per_epoch=8, seed=6, **kwargs
+        )
 
     full = _check_resume(make, epoch=1, k=3)
     labels = [int(x) for b in full for x in b["label"]]
@@ -121,8 +140,10 @@ def test_camera_motion_resume_mid_epoch_exactly():
 def _write_token_split(folder, n: int) -> None:
     folder.mkdir(parents=True)
     ids = torch.arange(n * 2 * 2 * 2, dtype=torch.int32).reshape(n, 2, 2, 2) % 16
-    save_file({"indices": ids, "labels": torch.arange(n) % 3, "clip_starts": torch.zeros(n, dtype=torch.long)},
-              str(folder / "tokens-rank0-00000.safetensors"))
+    save_file(
+        {"indices": ids, "labels": torch.arange(n) % 3, "clip_starts": torch.zeros(n, dtype=torch.long)},
+        str(folder / "tokens-rank0-00000.safetensors"),
+    )
     shard = {"file": "tokens-rank0-00000.safetensors", "num_clips": n, "video_ids": [f"v{i}" for i in range(n)]}
     index = {"codebook_size": 16, "grid": [2, 2, 2], "tokenizer_hash": None, "num_clips": n, "shards": [shard]}
     (folder / "index-rank0.json").write_text(json.dumps(index))
@@ -163,8 +184,11 @@ def test_two_ranks_split_training_and_cover_evaluation_once(samples):
             dm = _on_rank(samples(test_crops=3, test_clips_per_video=2), rank)
             dm.setup("test")
             val = [i for b in dm.val_dataloader() for i in b["index"].tolist()]
-            views = [(v, w) for b in dm.test_dataloader() for v, w in zip(b["video_index"].tolist(),
-                                                                           b["view_index"].tolist())]
+            views = [
+                (v, w)
+                for b in dm.test_dataloader()
+                for v, w in zip(b["video_index"].tolist(), b["view_index"].tolist())
+            ]
             evaluated.append((val, views))
     assert sorted(evaluated[0][0] + evaluated[1][0]) == [0, 1, 2]  # 3 clips over 2 ranks: no padding repeat
     views = evaluated[0][1] + evaluated[1][1]

@@ -36,16 +36,34 @@ class BatchRecorder(L.LightningModule):
 
 def _fit(tmp_path, workers: int, ckpt_path=None, checkpoints=None) -> list:
     L.seed_everything(21, verbose=False)  # the data's base seed comes from here (PL_GLOBAL_SEED)
-    data = SampleClipsDataModule(frames_per_clip=5, resolution=32, batch_size=2, clips_per_epoch=6, clips_per_video=1,
-                                 cache_frames=True, train_crop_size=24, manifest_dir=str(tmp_path / "manifest"),
-                                 num_workers=workers, persistent_workers=True)  # fmt: skip
+    data = SampleClipsDataModule(
+        frames_per_clip=5,
+        resolution=32,
+        batch_size=2,
+        clips_per_epoch=6,
+        clips_per_video=1,
+        cache_frames=True,
+        train_crop_size=24,
+        manifest_dir=str(tmp_path / "manifest"),
+        num_workers=workers,
+        persistent_workers=True,
+    )
     callbacks = [  # after every step (in on_train_batch_end), and after each epoch's validation
         ModelCheckpoint(dirpath=checkpoints, filename="{step}", every_n_train_steps=1, save_top_k=-1),
         ModelCheckpoint(dirpath=checkpoints, filename="end-{epoch}", every_n_epochs=1, save_top_k=-1),
     ]
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=2, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0, callbacks=callbacks if checkpoints else None,
-                        enable_checkpointing=checkpoints is not None, default_root_dir=tmp_path)  # fmt: skip
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=callbacks if checkpoints else None,
+        enable_checkpointing=checkpoints is not None,
+        default_root_dir=tmp_path,
+    )
     model = BatchRecorder()
     trainer.fit(model, data, ckpt_path=ckpt_path)
     return model.seen

@@ -36,8 +36,11 @@ def test_evaluation_takes_the_next_index_and_reports_each_skip() -> None:
     files = FakeFiles(bad={1, 2})
     reader = RetryingReader(train=False, on_error="skip", max_retries=10, noun="clips", files="videos")
     sample = reader(2, 8, files)  # 2, 3 (file 1), 4, 5 (file 2) fail; 6 (file 3) reads
-    assert sample == {"index": 6, "skipped": ["/data/f1", "/data/f1", "/data/f2", "/data/f2"],
-                      "skip_reasons": ["broken 1", "broken 1", "broken 2", "broken 2"]}
+    assert sample == {
+        "index": 6,
+        "skipped": ["/data/f1", "/data/f1", "/data/f2", "/data/f2"],
+        "skip_reasons": ["broken 1", "broken 1", "broken 2", "broken 2"],
+    }
     assert reader.known_bad == {}  # evaluation remembers nothing: it stays deterministic
     assert reader(2, 8, files)["index"] == 6 and files.reads[1] == 4
     assert reader(6, 8, FakeFiles(bad={3}))["index"] == 0  # 6, 7 (file 3) fail: wraps around to 0
@@ -61,8 +64,11 @@ def test_training_replaces_at_random_and_never_decodes_a_failed_file_twice() -> 
 def test_giving_up_and_raising() -> None:
     files = FakeFiles(bad={0, 1, 2})
     reader = RetryingReader(train=False, on_error="skip", max_retries=3, noun="images", files="images")
-    with pytest.raises(RuntimeError, match=r"^4 consecutive images failed to decode, e\.g\. /data/f1: broken 1; "
-                                           r"too many unreadable images to skip$"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"^4 consecutive images failed to decode, e\.g\. /data/f1: broken 1; "
+        r"too many unreadable images to skip$",
+    ):
         reader(0, 6, files)
     strict = RetryingReader(train=False, on_error="raise", max_retries=3, noun="clips", files="videos")
     with pytest.raises(VideoDecodeError, match="broken 0"):
@@ -81,12 +87,10 @@ def test_both_datasets_delegate_to_the_shared_reader(ucf_tree, image_tree, tmp_p
     assert sample["index"] == 2 and sample["label"] == 1
     assert sample["skipped"] == [str(image_tree.root / p) for p in image_tree.corrupt_train]
     with pytest.raises(RuntimeError, match="^2 consecutive images failed to decode"):
-        ImageFolderDataset(image_tree.root, items[:2], resolution=16, train=False, on_error="skip",
-                           max_retries=1)[0]
+        ImageFolderDataset(image_tree.root, items[:2], resolution=16, train=False, on_error="skip", max_retries=1)[0]
     corrupt = [VideoItem(f"UCF-101/{ucf_tree.corrupt_frames}", 0)]
     entries = build_manifest(ucf_tree.root, corrupt, "ucf101-retry", manifest_dir=tmp_path)
-    clips = VideoClipDataset(entries, frames_per_clip=17, resolution=16, train=False, on_error="skip",
-                             max_retries=2)
+    clips = VideoClipDataset(entries, frames_per_clip=17, resolution=16, train=False, on_error="skip", max_retries=2)
     assert isinstance(clips.retry, RetryingReader) and (clips.retry.noun, clips.retry.files) == ("clips", "videos")
     with pytest.raises(RuntimeError, match="^3 consecutive clips failed to decode.*too many unreadable videos"):
         clips[0]

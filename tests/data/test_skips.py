@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 from lightning.pytorch.trainer.states import RunningStage
+from video_fixtures import TinyVideoAutoencoder, quiet_trainer
 
 from lfq_kit.data import ImageFolderDataModule, SkipLog, SkippedFilesReport, SkippedVideoWarning
 from lfq_kit.data.skips import skip_stage
-from video_fixtures import TinyVideoAutoencoder, quiet_trainer
 
 
 def _batch(*paths: str) -> dict:
@@ -24,8 +24,11 @@ def test_skip_log_keeps_one_tally_per_stage() -> None:
         assert skip_log.update(_batch("a", "b", "a")) == 3  # outside a Trainer: training
         assert skip_log.update(_batch("a", "c"), stage="validate") == 2
         skip_log.update(_batch("c"), stage="test")
-    assert [str(w.message) for w in caught] == ["skipped unreadable file a: bad a", "skipped unreadable file b: bad b",
-                                                "skipped unreadable file c: bad c"]  # once per file, any stage
+    assert [str(w.message) for w in caught] == [
+        "skipped unreadable file a: bad a",
+        "skipped unreadable file b: bad b",
+        "skipped unreadable file c: bad c",
+    ]  # once per file, any stage
     assert skip_log.pop_epoch("validate") == {"a": 1, "c": 1}
     assert skip_log.pop_epoch() == {"a": 2, "b": 1}  # training only
     assert skip_log.pop_epoch() == {} and skip_log.pop_epoch("validate") == {}
@@ -37,8 +40,13 @@ def test_skip_log_keeps_one_tally_per_stage() -> None:
 
 def test_skip_stage_follows_the_trainers_running_stage() -> None:
     assert skip_stage(None) == "train"
-    expected = {RunningStage.TRAINING: "train", RunningStage.SANITY_CHECKING: "validate",
-                RunningStage.VALIDATING: "validate", RunningStage.TESTING: "test", RunningStage.PREDICTING: "predict"}
+    expected = {
+        RunningStage.TRAINING: "train",
+        RunningStage.SANITY_CHECKING: "validate",
+        RunningStage.VALIDATING: "validate",
+        RunningStage.TESTING: "test",
+        RunningStage.PREDICTING: "predict",
+    }
     for stage, name in expected.items():
         assert skip_stage(SimpleNamespace(state=SimpleNamespace(stage=stage))) == name
     assert skip_stage(SimpleNamespace(state=SimpleNamespace(stage=None))) == "train"
@@ -46,8 +54,9 @@ def test_skip_stage_follows_the_trainers_running_stage() -> None:
 
 def test_validation_skips_are_reported_as_validation_not_training(image_tree, caplog) -> None:
     # Regression: validation ran inside the training epoch and its skips landed in the training summary.
-    dm = ImageFolderDataModule(str(image_tree.root), val_dir="val_bad", eval_on_error="skip", resolution=16,
-                               batch_size=3, num_workers=0)
+    dm = ImageFolderDataModule(
+        str(image_tree.root), val_dir="val_bad", eval_on_error="skip", resolution=16, batch_size=3, num_workers=0
+    )
     report = SkippedFilesReport()
     trainer = quiet_trainer(max_epochs=2, num_sanity_val_steps=1, callbacks=[report])
     caplog.set_level(logging.WARNING, logger="lfq_kit.data.skips")
@@ -67,6 +76,11 @@ def test_validation_skips_are_reported_as_validation_not_training(image_tree, ca
     summaries = [r.getMessage() for r in caplog.records if "unreadable file(s)" in r.getMessage()]
     training = [s for s in summaries if s.startswith(("epoch 0: ", "epoch 1: "))]
     assert len(training) == 2 and all(bad_val not in s for s in training)
-    assert summaries.count(f"epoch 0 validation: skipped 1 clip(s) from 1 unreadable file(s)\n"
-                           f"  {bad_val} (x1): {dm.skip_log.reasons[bad_val]}") == 1
+    assert (
+        summaries.count(
+            f"epoch 0 validation: skipped 1 clip(s) from 1 unreadable file(s)\n"
+            f"  {bad_val} (x1): {dm.skip_log.reasons[bad_val]}"
+        )
+        == 1
+    )
     assert any(s.startswith("sanity check: skipped 1 clip(s)") for s in summaries)

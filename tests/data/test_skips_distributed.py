@@ -41,12 +41,22 @@ def _worker(rank: int, init_file: str, results) -> None:
         # the callback, on a stand-in trainer and module
         report, logged, lines = SkippedFilesReport(), [], _Lines()
         logging.getLogger("lfq_kit.data.skips").addHandler(lines)
-        trainer = SimpleNamespace(datamodule=SimpleNamespace(skip_log=_ledger(rank)), is_global_zero=rank == 0,
-                                  current_epoch=3, sanity_checking=False)  # fmt: skip
+        trainer = SimpleNamespace(
+            datamodule=SimpleNamespace(skip_log=_ledger(rank)),
+            is_global_zero=rank == 0,
+            current_epoch=3,
+            sanity_checking=False,
+        )
         module = SimpleNamespace(log=lambda name, value, **kw: logged.append((name, value, kw["reduce_fx"])))
         report.on_train_epoch_end(trainer, module)
-        results[rank] = (dict(gathered.counts), gathered.reasons, sorted(gathered.excluded), report.history, logged,
-                         lines.lines)  # fmt: skip
+        results[rank] = (
+            dict(gathered.counts),
+            gathered.reasons,
+            sorted(gathered.excluded),
+            report.history,
+            logged,
+            lines.lines,
+        )
     finally:
         dist.destroy_process_group()
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-
 from dataset_trees import SSV2_TEMPLATES
+
 from lfq_kit.data import SomethingSomethingV2DataModule
 
 
@@ -47,16 +47,29 @@ def test_unknown_template_is_named(ssv2_tree, tmp_path):
     (root / "20bn-something-something-v2").mkdir(parents=True)
     (root / "labels").mkdir()
     (root / "labels/labels.json").write_text((ssv2_tree.root / "labels/labels.json").read_text())
-    entries = [{"id": "1", "label": "putting a pen on a table", "template": "Putting [something] on a surface",
-                "placeholders": ["a pen"]},
-               {"id": "2", "label": "spinning a top", "template": "Spinning [something] that quickly stops spinning",
-                "placeholders": ["a top"]}]
+    entries = [
+        {
+            "id": "1",
+            "label": "putting a pen on a table",
+            "template": "Putting [something] on a surface",
+            "placeholders": ["a pen"],
+        },
+        {
+            "id": "2",
+            "label": "spinning a top",
+            "template": "Spinning [something] that quickly stops spinning",
+            "placeholders": ["a top"],
+        },
+    ]
     (root / "labels/train.json").write_text(json.dumps(entries))
     (root / "labels/validation.json").write_text(json.dumps(entries[:1]))
     dm = SomethingSomethingV2DataModule(str(root), manifest_dir=str(tmp_path))
-    with pytest.raises(ValueError, match=r"train\.json: entry 1 \(id 2\): template 'Spinning \[something\] that "
-                                         r"quickly stops spinning' → 'Spinning something that quickly stops "
-                                         r"spinning' is not a key of .*labels\.json"):
+    with pytest.raises(
+        ValueError,
+        match=r"train\.json: entry 1 \(id 2\): template 'Spinning \[something\] that "
+        r"quickly stops spinning' → 'Spinning something that quickly stops "
+        r"spinning' is not a key of .*labels\.json",
+    ):
         dm.setup("fit")
     (root / "labels/train.json").write_text(json.dumps([{"id": "1", "label": "x"}]))
     with pytest.raises(ValueError, match=r"train\.json: entry 0 needs an 'id' and a 'template'"):

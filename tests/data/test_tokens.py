@@ -6,6 +6,7 @@ import lightning as L
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from tiny_tokenizer import RandomClipData, RandomClips
 
 from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.callbacks import TokenWriter
@@ -13,12 +14,12 @@ from lfq_kit.data.tokens import TokenDataModule, read_token_split
 from lfq_kit.models import VideoTokenizer
 from lfq_kit.models.frozen_tokenizer import FrozenTokenizer, tokenizer_hash
 from lfq_kit.models.masked_lm import MaskedLM
-from tiny_tokenizer import RandomClipData, RandomClips
 
 
 def _trainer(**kwargs) -> L.Trainer:
-    return L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                     **kwargs)  # fmt: skip
+    return L.Trainer(
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,9 @@ def test_datamodule_batches_and_attributes(shards, tokenizer_ckpt):
     assert data.codebook_size == 2**18 and data.grid == (3, 8, 8) and data.num_classes == 3
     batch = next(iter(data.val_dataloader()))
     assert batch["indices"].shape == (2, 3, 8, 8) and batch["indices"].dtype == torch.int64
-    model = MaskedLM(TransformerTiny(), tokenizer=str(tokenizer_ckpt), clip_size=(5, 16, 16), num_classes=3,
-                     warmup_steps=0)  # fmt: skip
+    model = MaskedLM(
+        TransformerTiny(), tokenizer=str(tokenizer_ckpt), clip_size=(5, 16, 16), num_classes=3, warmup_steps=0
+    )
     _trainer(max_steps=2, limit_val_batches=1).fit(model, data)
     assert model.global_step == 2
 

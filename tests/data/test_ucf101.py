@@ -5,9 +5,9 @@ import warnings
 
 import pytest
 import torch
+from video_fixtures import UCF_CLASSES, TinyVideoAutoencoder, quiet_trainer
 
 from lfq_kit.data import SkippedFilesReport, SkippedVideoWarning, UCF101DataModule, VideoDecodeError
-from video_fixtures import UCF_CLASSES, TinyVideoAutoencoder, quiet_trainer
 
 
 def make(tree, tmp_path, **kwargs):

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from video_fixtures import decode_all, sample_clip
 
 from lfq_kit.data import write_png_grid, write_video
 from lfq_kit.data.video_writer import to_uint8_frames
-from video_fixtures import decode_all, sample_clip
 
 
 def _clip(frames: int = 9, size: int = 32) -> torch.Tensor:

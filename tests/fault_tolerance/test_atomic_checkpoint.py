@@ -12,14 +12,14 @@ import lightning as L
 import pytest
 import torch
 import yaml
+from fault_injection import Killed, kill_at_mutation
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from fault_injection import Killed, kill_at_mutation
 from lfq_kit.callbacks import AtomicModelCheckpoint
-from lfq_kit.plugins import AtomicCheckpointIO
 from lfq_kit.io import partial_path
+from lfq_kit.plugins import AtomicCheckpointIO
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -36,8 +36,16 @@ class _ArmAtStep(L.Callback):
 
 
 def _fit(folder: Path, checkpoint: ModelCheckpoint, max_steps: int = 3, callbacks=(), **kwargs) -> L.Trainer:
-    trainer = L.Trainer(default_root_dir=folder, max_steps=max_steps, callbacks=[*callbacks, checkpoint], logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, **kwargs)  # fmt: skip
+    trainer = L.Trainer(
+        default_root_dir=folder,
+        max_steps=max_steps,
+        callbacks=[*callbacks, checkpoint],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        **kwargs,
+    )
     trainer.fit(BoringModel())
     return trainer
 
@@ -128,11 +136,17 @@ def test_a_failed_write_leaves_the_previous_file_and_no_partial(tmp_path):
 
 
 def test_save_on_train_end_saves_the_final_step_between_two_triggers(tmp_path):
-    _fit(tmp_path / "a", AtomicModelCheckpoint(dirpath=tmp_path / "a", every_n_train_steps=2, save_last="link",
-                                               save_on_train_end=True), max_steps=5)  # fmt: skip
+    _fit(
+        tmp_path / "a",
+        AtomicModelCheckpoint(dirpath=tmp_path / "a", every_n_train_steps=2, save_last="link", save_on_train_end=True),
+        max_steps=5,
+    )
     assert _last_state(tmp_path / "a") == "step 5"
-    _fit(tmp_path / "b", AtomicModelCheckpoint(dirpath=tmp_path / "b", every_n_train_steps=2, save_last="link"),
-         max_steps=5)  # fmt: skip
+    _fit(
+        tmp_path / "b",
+        AtomicModelCheckpoint(dirpath=tmp_path / "b", every_n_train_steps=2, save_last="link"),
+        max_steps=5,
+    )
     assert _last_state(tmp_path / "b") == "step 4"  # Lightning's behaviour without it
 
 
@@ -141,15 +155,26 @@ def test_the_save_on_an_epochs_last_batch_waits_for_its_validation(tmp_path, cal
     """Lightning resumes a checkpoint of the last batch taken before validation into the epoch after next
     (test_exact_resume.py resumes one): the atomic variant takes it after the validation."""
     checkpoint = callback_class(dirpath=tmp_path, every_n_train_steps=1, save_top_k=-1)
-    trainer = L.Trainer(default_root_dir=tmp_path, max_steps=3, limit_train_batches=2, limit_val_batches=1,
-                        num_sanity_val_steps=0, callbacks=[checkpoint], logger=False, enable_progress_bar=False,
-                        enable_model_summary=False)  # fmt: skip
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        max_steps=3,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        callbacks=[checkpoint],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(BoringModel())
     states = {p.name: torch.load(p, weights_only=False)["loops"]["fit_loop"] for p in tmp_path.glob("*.ckpt")}
     validated = {name: s["epoch_loop.val_loop.batch_progress"]["total"]["completed"] for name, s in states.items()}
     after_validation = callback_class is AtomicModelCheckpoint
-    assert validated == {"epoch=0-step=1.ckpt": 0, "epoch=0-step=2.ckpt": int(after_validation),
-                         "epoch=1-step=3.ckpt": 0}  # fmt: skip
+    assert validated == {
+        "epoch=0-step=1.ckpt": 0,
+        "epoch=0-step=2.ckpt": int(after_validation),
+        "epoch=1-step=3.ckpt": 0,
+    }
     assert all(s["epoch_progress"]["total"]["processed"] == 0 for n, s in states.items() if "epoch=0" in n)
 
 
@@ -161,11 +186,13 @@ def _model_checkpoints(config: dict) -> list[str]:
 @pytest.mark.parametrize(
     "config",
     [p.name for p in sorted(CONFIGS.rglob("*.yaml")) if _model_checkpoints(yaml.safe_load(p.read_text()) or {})],
-)  # fmt: skip
+)
 def test_every_shipped_checkpoint_callback_is_the_atomic_one(config):
     path = next(CONFIGS.rglob(config))
     names = _model_checkpoints(yaml.safe_load(path.read_text()))
-    assert names and all(n in ("lfq_kit.callbacks.AtomicModelCheckpoint", "AtomicModelCheckpoint") for n in names), names
+    assert names and all(n in ("lfq_kit.callbacks.AtomicModelCheckpoint", "AtomicModelCheckpoint") for n in names), (
+        names
+    )
 
 
 # The private ModelCheckpoint members AtomicModelCheckpoint overrides or calls, with the parameters it passes.

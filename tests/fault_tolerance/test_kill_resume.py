@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from resume_runs import assert_same_checkpoint, kill_fit_when, load, run_fit, tokenizer_run_config
 
 MAX_STEPS = 7
@@ -46,8 +45,9 @@ def _resume_and_compare(folder: Path, config: Path, uninterrupted: dict, *extra:
 
 def test_killed_at_a_random_step_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted):
     progress = tmp_path / "progress"
-    config = _write_config(tmp_path, extra_callbacks=[{"class_path": "fault_injection.ProgressFile",
-                                                       "init_args": {"path": str(progress)}}])  # fmt: skip
+    config = _write_config(
+        tmp_path, extra_callbacks=[{"class_path": "fault_injection.ProgressFile", "init_args": {"path": str(progress)}}]
+    )
     # Any step with a checkpoint before it; seeded so that a failure reproduces (LFQ_KIT_KILL_SEED picks others).
     seed = int(os.environ.get("LFQ_KIT_KILL_SEED", "0"))
     kill_at = random.Random(seed).randint(2, uninterrupted["global_step"] - 2)
@@ -64,8 +64,15 @@ def test_killed_at_a_random_step_resumes_to_the_uninterrupted_result(tmp_path, u
 def test_killed_while_writing_a_checkpoint_leaves_no_partial_file_and_resumes_exactly(tmp_path, uninterrupted):
     marker = tmp_path / "stalled"
     stall_at = 4  # the global step whose checkpoint is cut in half (mid-epoch; one batch makes two steps)
-    config = _write_config(tmp_path, plugins=[{"class_path": "fault_injection.StallingCheckpointIO",
-                                               "init_args": {"stall_at_step": stall_at, "marker": str(marker)}}])  # fmt: skip
+    config = _write_config(
+        tmp_path,
+        plugins=[
+            {
+                "class_path": "fault_injection.StallingCheckpointIO",
+                "init_args": {"stall_at_step": stall_at, "marker": str(marker)},
+            }
+        ],
+    )
     kill_fit_when(config, marker.exists, cwd=tmp_path)
     checkpoints = tmp_path / "checkpoints"
     names = sorted(p.name for p in checkpoints.iterdir())

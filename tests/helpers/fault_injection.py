@@ -17,9 +17,14 @@ import pytest
 from lfq_kit.plugins import AtomicCheckpointIO
 
 _MUTATIONS = (  # every call that changes a folder's entries on the way to a checkpoint or a link
-    (os, "remove"), (os, "unlink"), (os, "rename"), (os, "replace"), (os, "symlink"), (shutil, "rmtree"),
+    (os, "remove"),
+    (os, "unlink"),
+    (os, "rename"),
+    (os, "replace"),
+    (os, "symlink"),
+    (shutil, "rmtree"),
     (shutil, "move"),
-)  # fmt: skip
+)
 
 
 class Killed(BaseException):

@@ -22,11 +22,21 @@ DATA = {"class_path": "tiny_tokenizer.RandomClipData", "init_args": {"frames": 5
 def make_mlm_checkpoint(folder: Path, tokenizer_ckpt: Path) -> Path:
     """Train the tiny masked LM 2 steps through the CLI on ``tokenizer_ckpt``'s tokens; save ``folder/mlm.ckpt``."""
     folder.mkdir(parents=True, exist_ok=True)
-    args = ["-c", str(ROOT / "configs" / "quickstart_mlm.yaml"), f"--model.init_args.tokenizer={tokenizer_ckpt}",
-            "--model.init_args.clip_size=[5, 16, 16]", "--model.init_args.condition_frames=3",
-            "--model.init_args.backbone=TransformerTiny", "--trainer.max_steps=2", "--trainer.logger=false", f"--trainer.default_root_dir={folder}",
-            "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false", "--trainer.limit_val_batches=0",
-            f"--data={yaml.safe_dump(DATA)}"]  # fmt: skip
+    args = [
+        "-c",
+        str(ROOT / "configs" / "quickstart_mlm.yaml"),
+        f"--model.init_args.tokenizer={tokenizer_ckpt}",
+        "--model.init_args.clip_size=[5, 16, 16]",
+        "--model.init_args.condition_frames=3",
+        "--model.init_args.backbone=TransformerTiny",
+        "--trainer.max_steps=2",
+        "--trainer.logger=false",
+        f"--trainer.default_root_dir={folder}",
+        "--trainer.callbacks=[]",
+        "--trainer.enable_checkpointing=false",
+        "--trainer.limit_val_batches=0",
+        f"--data={yaml.safe_dump(DATA)}",
+    ]
     cli = LfqKitCLI(args=args, run=False)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     path = folder / "mlm.ckpt"

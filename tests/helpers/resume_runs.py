@@ -14,37 +14,61 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
-
 from tokenizer_checkpoint import TINY_BACKBONE
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPERS = Path(__file__).resolve().parent
 
 # Saved by callbacks and the Trainer but expected to differ between runs in other folders or processes.
-_IGNORED_KEYS = {"hyper_parameters", "datamodule_hyper_parameters", "hparams_name", "datamodule_hparams_name",
-                 "pytorch-lightning_version"}  # fmt: skip
+_IGNORED_KEYS = {
+    "hyper_parameters",
+    "datamodule_hyper_parameters",
+    "hparams_name",
+    "datamodule_hparams_name",
+    "pytorch-lightning_version",
+}
 _PATH_CALLBACKS = ("ModelCheckpoint", "Timer")  # their states (by name, subclasses too) hold folders, wall-clock times
 
 
-def tokenizer_run_config(folder: Path, max_steps: int = 7, every_n_train_steps: int = 1,
-                         extra_callbacks: Sequence[dict] = (), plugins: Sequence[dict] = ()) -> dict:  # fmt: skip
+def tokenizer_run_config(
+    folder: Path,
+    max_steps: int = 7,
+    every_n_train_steps: int = 1,
+    extra_callbacks: Sequence[dict] = (),
+    plugins: Sequence[dict] = (),
+) -> dict:
     """The run described in the module docstring, writing into ``folder`` (checkpoints in ``folder/checkpoints``)."""
     backbone = {**TINY_BACKBONE}
     return {
         "seed_everything": 0,
         "trainer": {
-            "default_root_dir": str(folder), "accelerator": "cpu", "devices": 1, "precision": 32,
-            "deterministic": True, "max_steps": max_steps, "max_epochs": -1, "logger": False,
-            "enable_progress_bar": False, "enable_model_summary": False, "limit_val_batches": 1,
-            "num_sanity_val_steps": 0, "plugins": list(plugins) or None,
+            "default_root_dir": str(folder),
+            "accelerator": "cpu",
+            "devices": 1,
+            "precision": 32,
+            "deterministic": True,
+            "max_steps": max_steps,
+            "max_epochs": -1,
+            "logger": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "limit_val_batches": 1,
+            "num_sanity_val_steps": 0,
+            "plugins": list(plugins) or None,
             "callbacks": [
-                {"class_path": "lfq_kit.callbacks.AtomicModelCheckpoint",
-                 "init_args": {"dirpath": str(folder / "checkpoints"), "every_n_train_steps": every_n_train_steps,
-                               "save_last": "link"}},
+                {
+                    "class_path": "lfq_kit.callbacks.AtomicModelCheckpoint",
+                    "init_args": {
+                        "dirpath": str(folder / "checkpoints"),
+                        "every_n_train_steps": every_n_train_steps,
+                        "save_last": "link",
+                    },
+                },
                 *extra_callbacks,
             ],
         },
@@ -54,19 +78,35 @@ def tokenizer_run_config(folder: Path, max_steps: int = 7, every_n_train_steps: 
                 "encoder": {"class_path": "Magvit2Encoder", "init_args": {"out_channels": 6, **backbone}},
                 "decoder": {"class_path": "Magvit2Decoder", "init_args": {"in_channels": 6, **backbone}},
                 "quantizer": {"class_path": "LFQ"},
-                "discriminator": {"class_path": "StyleGANDiscriminator3d",
-                                  "init_args": {"base_channels": 8, "channel_multipliers": [1, 2]}},
-                "disc_start": 1, "r1_every": 2, "lecam_weight": 0.1, "lecam_decay": 0.9, "ema_decay": 0.9,
-                "warmup_steps": 2, "decay_steps": max_steps,
+                "discriminator": {
+                    "class_path": "StyleGANDiscriminator3d",
+                    "init_args": {"base_channels": 8, "channel_multipliers": [1, 2]},
+                },
+                "disc_start": 1,
+                "r1_every": 2,
+                "lecam_weight": 0.1,
+                "lecam_decay": 0.9,
+                "ema_decay": 0.9,
+                "warmup_steps": 2,
+                "decay_steps": max_steps,
             },
         },
         "data": {
             "class_path": "SampleClipsDataModule",
-            "init_args": {"frames_per_clip": 5, "resolution": 32, "batch_size": 2, "num_workers": 0,
-                          "clips_per_epoch": 6, "clips_per_video": 2, "train_crop_size": 16, "random_flip": True,
-                          "cache_frames": True, "pin_memory": False},
+            "init_args": {
+                "frames_per_clip": 5,
+                "resolution": 32,
+                "batch_size": 2,
+                "num_workers": 0,
+                "clips_per_epoch": 6,
+                "clips_per_video": 2,
+                "train_crop_size": 16,
+                "random_flip": True,
+                "cache_frames": True,
+                "pin_memory": False,
+            },
         },
-    }  # fmt: skip
+    }
 
 
 def _env() -> dict[str, str]:
@@ -83,22 +123,25 @@ def fit_command(config: Path, *extra: str) -> list[str]:
 
 def run_fit(config: Path, *extra: str, cwd: Path, timeout: float = 120) -> None:
     """Run ``lfq-kit fit`` to completion in a subprocess; raises with its output if it fails."""
-    done = subprocess.run(fit_command(config, *extra), cwd=cwd, env=_env(), capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    done = subprocess.run(
+        fit_command(config, *extra), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
     if done.returncode != 0:
         raise AssertionError(f"lfq-kit fit failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}")
 
 
 def kill_fit_when(config: Path, ready: Callable[[], bool], cwd: Path, timeout: float = 120) -> None:
     """Start ``lfq-kit fit``, SIGKILL it as soon as ``ready()`` is true; raises if it ends or times out first."""
-    process = subprocess.Popen(fit_command(config), cwd=cwd, env=_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        fit_command(config), cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + timeout
     try:
         while not ready():
             if process.poll() is not None:
-                raise AssertionError(f"lfq-kit fit ended ({process.returncode}) before the kill:\n"
-                                     f"{process.stderr.read()[-6000:]}")  # fmt: skip
+                raise AssertionError(
+                    f"lfq-kit fit ended ({process.returncode}) before the kill:\n{process.stderr.read()[-6000:]}"
+                )
             if time.monotonic() > deadline:
                 raise AssertionError("lfq-kit fit did not reach the kill point in time")
             time.sleep(0.01)
@@ -153,20 +196,42 @@ def assert_same_checkpoint(a: Mapping[str, Any], b: Mapping[str, Any]) -> None:
 
 def every_step_checkpoints(folder: Path) -> list[dict]:
     """``trainer.callbacks`` for the in-process resume tests: a checkpoint after every step, all kept."""
-    return [{"class_path": "lfq_kit.callbacks.AtomicModelCheckpoint",
-             "init_args": {"dirpath": str(folder / "checkpoints"), "every_n_train_steps": 1, "save_top_k": -1,
-                           "save_last": "link", "save_on_train_end": True}}]  # fmt: skip
+    return [
+        {
+            "class_path": "lfq_kit.callbacks.AtomicModelCheckpoint",
+            "init_args": {
+                "dirpath": str(folder / "checkpoints"),
+                "every_n_train_steps": 1,
+                "save_top_k": -1,
+                "save_last": "link",
+                "save_on_train_end": True,
+            },
+        }
+    ]
 
 
 def trainer_overrides(folder: Path, max_steps: int) -> list[str]:
     """Command-line overrides making a shipped config a tiny deterministic CPU run writing only into ``folder``."""
-    return [f"--trainer.default_root_dir={folder}", f"--trainer.max_steps={max_steps}", "--trainer.max_epochs=-1",
-            "--trainer.max_time=null", "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto",
-            "--trainer.precision=32", "--trainer.deterministic=true", "--trainer.logger=false",
-            "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-            "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0", "--trainer.val_check_interval=null",
-            "--trainer.check_val_every_n_epoch=1", "--seed_everything=0",
-            f"--trainer.callbacks={json.dumps(every_step_checkpoints(folder))}"]  # fmt: skip
+    return [
+        f"--trainer.default_root_dir={folder}",
+        f"--trainer.max_steps={max_steps}",
+        "--trainer.max_epochs=-1",
+        "--trainer.max_time=null",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=1",
+        "--trainer.strategy=auto",
+        "--trainer.precision=32",
+        "--trainer.deterministic=true",
+        "--trainer.logger=false",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--trainer.limit_val_batches=1",
+        "--trainer.num_sanity_val_steps=0",
+        "--trainer.val_check_interval=null",
+        "--trainer.check_val_every_n_epoch=1",
+        "--seed_everything=0",
+        f"--trainer.callbacks={json.dumps(every_step_checkpoints(folder))}",
+    ]
 
 
 def assert_resume_is_exact(fit: Callable[[Path, str | None], None], folder: Path, resume_at: list[str]) -> dict:
@@ -176,7 +241,9 @@ def assert_resume_is_exact(fit: Callable[[Path, str | None], None], folder: Path
     fit(folder / "full", None)
     full = load(folder / "full" / "checkpoints" / "last.ckpt")
     for i, name in enumerate(resume_at):
-        [start] = [p for p in (folder / "full" / "checkpoints").glob("*.ckpt") if name in p.name and p.name != "last.ckpt"]
+        [start] = [
+            p for p in (folder / "full" / "checkpoints").glob("*.ckpt") if name in p.name and p.name != "last.ckpt"
+        ]
         resumed_folder = folder / f"resumed{i}"
         fit(resumed_folder, str(start))
         final = load(resumed_folder / "checkpoints" / "last.ckpt")

@@ -3,15 +3,16 @@ for the model contract test: a few hundred parameters to a few thousand, steps o
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
+from random_tokens import RandomTokens, RandomValTokens
+from tiny_tokenizer import TINY, RandomClipData
 
 from lfq_kit.backbones import Magvit2Decoder, Magvit2Encoder, StyleGANDiscriminator3d, TransformerTiny, VideoViT
 from lfq_kit.models import MaskedLM, VideoClassifier, VideoMAEPretraining, VideoTokenizer
-from random_tokens import RandomTokens, RandomValTokens
-from tiny_tokenizer import TINY, RandomClipData
 
 VIT = dict(clip_size=(4, 16, 16), tubelet_size=2, patch_size=8, dim=16, depth=2, num_heads=2)
 
@@ -27,8 +28,11 @@ class SmallModel(NamedTuple):
 
 
 def _tokenizer_parts() -> dict[str, Any]:
-    return {"encoder": Magvit2Encoder(out_channels=6, **TINY), "decoder": Magvit2Decoder(in_channels=6, **TINY),
-            "discriminator": StyleGANDiscriminator3d(base_channels=8, channel_multipliers=(1, 2))}  # fmt: skip
+    return {
+        "encoder": Magvit2Encoder(out_channels=6, **TINY),
+        "decoder": Magvit2Decoder(in_channels=6, **TINY),
+        "discriminator": StyleGANDiscriminator3d(base_channels=8, channel_multipliers=(1, 2)),
+    }
 
 
 SMALL_MODELS: dict[str, SmallModel] = {
@@ -43,8 +47,17 @@ SMALL_MODELS: dict[str, SmallModel] = {
     ),
     "VideoMAEPretraining": SmallModel(
         lambda: {"encoder": VideoViT(**VIT)},
-        lambda **kw: VideoMAEPretraining(**{"decoder_dim": 8, "decoder_depth": 1, "decoder_heads": 2, "mask_ratio": 0.5,
-                                            "warmup_steps": 0, "lr": 1e-3, **kw}),  # fmt: skip
+        lambda **kw: VideoMAEPretraining(
+            **{
+                "decoder_dim": 8,
+                "decoder_depth": 1,
+                "decoder_heads": 2,
+                "mask_ratio": 0.5,
+                "warmup_steps": 0,
+                "lr": 1e-3,
+                **kw,
+            }
+        ),
         lambda: RandomClipData(n=4, frames=4),
         lambda: RandomClipData(n=4, frames=4),
     ),

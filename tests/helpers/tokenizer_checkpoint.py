@@ -13,15 +13,29 @@ import yaml
 
 from lfq_kit.cli import LfqKitCLI
 
-TINY_BACKBONE = {"base_channels": 8, "channel_multipliers": [1, 2], "num_res_blocks": 1,
-                 "temporal_downsample": [True], "num_groups": 4}  # fmt: skip
+TINY_BACKBONE = {
+    "base_channels": 8,
+    "channel_multipliers": [1, 2],
+    "num_res_blocks": 1,
+    "temporal_downsample": [True],
+    "num_groups": 4,
+}
 
 
 def tokenizer_config(folder: Path, latent: int = 18, frames: int = 5, size: int = 16, seed: int = 0) -> dict:
     return {
         "seed_everything": seed,
-        "trainer": {"default_root_dir": str(folder), "accelerator": "cpu", "devices": 1, "max_steps": 1, "logger": False, "enable_checkpointing": False,
-                    "enable_progress_bar": False, "enable_model_summary": False, "limit_val_batches": 0},
+        "trainer": {
+            "default_root_dir": str(folder),
+            "accelerator": "cpu",
+            "devices": 1,
+            "max_steps": 1,
+            "logger": False,
+            "enable_checkpointing": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "limit_val_batches": 0,
+        },
         "model": {
             "class_path": "lfq_kit.models.VideoTokenizer",
             "init_args": {
@@ -33,7 +47,7 @@ def tokenizer_config(folder: Path, latent: int = 18, frames: int = 5, size: int 
             },
         },
         "data": {"class_path": "tiny_tokenizer.RandomClipData", "init_args": {"frames": frames, "size": size}},
-    }  # fmt: skip
+    }
 
 
 def make_tokenizer_checkpoint(folder: Path, latent: int = 18, seed: int = 0) -> Path:

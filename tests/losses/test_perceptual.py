@@ -6,10 +6,10 @@ import timm
 import torch
 import torchvision
 from safetensors.torch import save_file
+from tiny_tokenizer import RandomClipData, tiny_tokenizer
 from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
 from lfq_kit.losses import LogitsPerceptualLoss, LPIPSLoss, frames
-from tiny_tokenizer import RandomClipData, tiny_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,9 @@ def test_logits_loss_uses_the_local_weights_and_compares_logits(resnet_file):
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
-        expected = torch.nn.functional.mse_loss(net(((frames(y) + 1) / 2 - mean) / std), net(((frames(x) + 1) / 2 - mean) / std))
+        expected = torch.nn.functional.mse_loss(
+            net(((frames(y) + 1) / 2 - mean) / std), net(((frames(x) + 1) / 2 - mean) / std)
+        )
     assert value.item() == pytest.approx(expected.item(), rel=1e-4)
     assert loss(x, x).item() == 0.0
 
@@ -113,7 +115,9 @@ def test_missing_weights_fail_at_setup_before_any_data_is_read(tmp_path, loss):
         t.fit(model, data)
     assert not data.read
     # evaluation never needs the perceptual loss: it does not load it
-    t = L.Trainer(default_root_dir=tmp_path, accelerator="cpu", logger=False, limit_val_batches=1, enable_progress_bar=False)
+    t = L.Trainer(
+        default_root_dir=tmp_path, accelerator="cpu", logger=False, limit_val_batches=1, enable_progress_bar=False
+    )
     t.validate(model, RandomClipData())
     assert model.perceptual_loss._frozen.net is None
 

@@ -48,8 +48,9 @@ def test_fvd_matches_the_hand_computed_distance_of_two_gaussians():
         metric.update(as_video(fake[chunk : chunk + 5000]), real=False)
     # population: means differ by (1, 0, 0), std (1, 2, .5) vs (2, 2, .5): FD = 1 + (2 - 1)^2 = 2
     assert abs(float(metric.compute()) - 2.0) < 0.1
-    sample = frechet_distance(real.double().mean(0), torch.cov(real.double().T), fake.double().mean(0),
-                              torch.cov(fake.double().T))  # fmt: skip
+    sample = frechet_distance(
+        real.double().mean(0), torch.cov(real.double().T), fake.double().mean(0), torch.cov(fake.double().T)
+    )
     assert math.isclose(float(metric.compute()), float(sample), rel_tol=1e-4)
 
 

@@ -5,17 +5,23 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 
 import lfq_kit.models.tokenizer as tokenizer_module
-from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 
 
 def trainer(tmp_path, **kwargs) -> L.Trainer:
     return L.Trainer(
-        default_root_dir=tmp_path, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
         **kwargs,
-    )  # fmt: skip
+    )
 
 
 def test_discriminator_loss_is_recomputed_by_hand_from_the_logits():

@@ -73,8 +73,12 @@ def test_generation_is_in_range_deterministic_and_keeps_the_condition(kwargs):
 def test_argmax_decoding_ignores_the_generator():
     model = tiny_mlm()
     labels = torch.tensor([1, 1])
-    a = model.generate(labels, steps=4, temperature=0.0, choice_temperature=0.0, generator=torch.Generator().manual_seed(0))
-    b = model.generate(labels, steps=4, temperature=0.0, choice_temperature=0.0, generator=torch.Generator().manual_seed(9))
+    a = model.generate(
+        labels, steps=4, temperature=0.0, choice_temperature=0.0, generator=torch.Generator().manual_seed(0)
+    )
+    b = model.generate(
+        labels, steps=4, temperature=0.0, choice_temperature=0.0, generator=torch.Generator().manual_seed(9)
+    )
     assert torch.equal(a, b)
 
 
@@ -92,9 +96,15 @@ def test_generation_errors():
 
 def test_a_tiny_model_memorises_one_sequence_per_class_and_generates_it():
     torch.manual_seed(0)
-    model = MaskedLM(BidirectionalTransformer(dim=64, depth=2, num_heads=4, dropout=0.0, attn_dropout=0.0),
-                     grid=(1, 2, 4), codebook_size=2**18, num_classes=2, class_dropout=0.0, label_smoothing=0.0,
-                     warmup_steps=0)  # fmt: skip
+    model = MaskedLM(
+        BidirectionalTransformer(dim=64, depth=2, num_heads=4, dropout=0.0, attn_dropout=0.0),
+        grid=(1, 2, 4),
+        codebook_size=2**18,
+        num_classes=2,
+        class_dropout=0.0,
+        label_smoothing=0.0,
+        warmup_steps=0,
+    )
     sequences = torch.randint(0, 2**18, (2, 1, 2, 4))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     labels = torch.tensor([0, 1]).repeat(8)
@@ -150,15 +160,22 @@ def test_condition_frames_come_from_the_tokenizer_compression(tokenizer_ckpt):
 
 
 def test_video_batches_are_tokenized_by_the_frozen_tokenizer(tokenizer_ckpt):
-    model = MaskedLM(TransformerTiny(), tokenizer=str(tokenizer_ckpt), clip_size=(5, 16, 16), num_classes=3,
-                     warmup_steps=0)  # fmt: skip
+    model = MaskedLM(
+        TransformerTiny(), tokenizer=str(tokenizer_ckpt), clip_size=(5, 16, 16), num_classes=3, warmup_steps=0
+    )
     video = torch.rand(2, 3, 5, 16, 16) * 2 - 1
     ids = model.batch_tokens({"video": video})
     assert torch.equal(ids, model.frozen_tokenizer.encode(video).flatten(1))
     with pytest.raises(ValueError, match=r"grid \(3, 4, 4\) differs from the model's grid \(3, 8, 8\)"):
         model.batch_tokens({"video": video[..., :8, :8]})
-    trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, limit_val_batches=0)  # fmt: skip
+    trainer = L.Trainer(
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     from tiny_tokenizer import RandomClipData
 
     before = {k: v.clone() for k, v in model.frozen_tokenizer.model.state_dict().items()}

@@ -42,7 +42,9 @@ def test_decoding_masks_the_scheduled_counts_and_never_changes_known_tokens():
     ids = torch.randint(0, vocab, (b, n))
     unknown = torch.ones(b, n, dtype=torch.bool)
     seen = []
-    out = maskgit_decode(ids, unknown, _random_step(vocab, seen), mask_id=vocab, steps=12, generator=torch.Generator().manual_seed(0))
+    out = maskgit_decode(
+        ids, unknown, _random_step(vocab, seen), mask_id=vocab, steps=12, generator=torch.Generator().manual_seed(0)
+    )
     masked_per_step = [int((current == vocab).sum(1)[0]) for current, _ in seen]
     assert masked_per_step == [256] + PUBLISHED
     assert all(int(p.shape[1]) == m for (_, p), m in zip(seen, masked_per_step))

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 import lfq_kit.models.masked_lm as masked_lm
 from lfq_kit.backbones.transformer import BidirectionalTransformer
 from lfq_kit.models._maskgit import MaskedTokens
-from lfq_kit.models.masked_lm import MaskedLM
 from lfq_kit.models._mlm_recipe import position_weights, reduce_loss
+from lfq_kit.models.masked_lm import MaskedLM
 
 NEW_SETTINGS = (
     "mask_weight",
@@ -125,7 +125,7 @@ def test_one_mask_ratio_per_batch_masks_every_example_equally():
         model = tiny_mlm(mask_ratio_per=per)
         model.log = lambda *a, **k: None
         seen = []
-        model.forward = lambda inputs, labels: seen.append(inputs) or torch.zeros(*inputs.shape, 2, 4)
+        model.forward = lambda inputs, labels, seen=seen: seen.append(inputs) or torch.zeros(*inputs.shape, 2, 4)
         torch.manual_seed(1)
         model.training_step({"indices": ids, "label": torch.zeros(64, dtype=torch.long)}, 0)
         counts[per] = (seen[0] == model.mask_id).sum(1)

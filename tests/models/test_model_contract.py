@@ -8,12 +8,12 @@ import warnings
 import lightning as L
 import pytest
 import torch
+from process_group import process_group  # noqa: F401  (fixture)
+from small_models import SMALL_MODELS, small_model
 from torch import nn
 
 import lfq_kit.models  # noqa: F401  (registers the built-in models)
 from lfq_kit.registry import MODELS
-from process_group import process_group  # noqa: F401  (fixture)
-from small_models import SMALL_MODELS, small_model
 
 PREDICT_ONLY = {"TokenizeClips"}  # writes token shards in `lfq-kit predict`; trains nothing (tests/test_mlm_configs.py)
 NAMES = sorted(set(MODELS.names()) - PREDICT_ONLY)
@@ -21,8 +21,16 @@ NAMES = sorted(set(MODELS.names()) - PREDICT_ONLY)
 
 def _trainer(tmp_path, **kwargs) -> L.Trainer:
     kwargs = {"max_steps": 1, "limit_val_batches": 0, **kwargs}
-    return L.Trainer(default_root_dir=tmp_path, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False, **kwargs)  # fmt: skip
+    return L.Trainer(
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kwargs,
+    )
 
 
 def _step(tmp_path, name: str, **trainer_kwargs) -> tuple[L.LightningModule, L.Trainer, list[torch.Tensor]]:

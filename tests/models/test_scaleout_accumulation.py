@@ -8,18 +8,25 @@ from contextlib import contextmanager
 import lightning as L
 import pytest
 import torch
+from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 from torch.utils.data import DataLoader
 
 from lfq_kit.quantizers import LFQ
-from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 
 
 def trainer(tmp_path, **kwargs) -> L.Trainer:
     return L.Trainer(
-        default_root_dir=tmp_path, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-        deterministic=True, **kwargs,
-    )  # fmt: skip
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        deterministic=True,
+        **kwargs,
+    )
 
 
 class _Ordered(RandomClipData):
@@ -35,9 +42,18 @@ _SGD = functools.partial(torch.optim.SGD, lr=0.5, momentum=0.9)
 
 def _train(tmp_path, gan: bool, k: int, batch: int):
     torch.manual_seed(0)
-    model = tiny_tokenizer(discriminator=gan, quantizer=_LFQ, disc_start=0, r1_every=1, lecam_weight=0.5,
-                           ema_decay=0.9, accumulate_grad_batches=k, gradient_clip_val=None,
-                           generator_optimizer=_SGD, discriminator_optimizer=_SGD)  # fmt: skip
+    model = tiny_tokenizer(
+        discriminator=gan,
+        quantizer=_LFQ,
+        disc_start=0,
+        r1_every=1,
+        lecam_weight=0.5,
+        ema_decay=0.9,
+        accumulate_grad_batches=k,
+        gradient_clip_val=None,
+        generator_optimizer=_SGD,
+        discriminator_optimizer=_SGD,
+    )
     steps = 2 * model.steps_per_batch  # two optimizer steps of each network
     t = trainer(tmp_path, max_steps=steps)
     t.fit(model, _Ordered(n=8, batch_size=batch))
@@ -59,7 +75,9 @@ def test_two_micro_batches_of_b_equal_one_batch_of_2b(tmp_path, gan):
     delta = max((a - f).abs().max().item() for a, f in zip(acc.generator.parameters(), fresh.generator.parameters()))
     assert delta > 1e-4
     if gan:
-        assert big.lecam.ema_real.item() != 0 and big.lecam.ema_real.item() == pytest.approx(acc.lecam.ema_real.item(), abs=1e-6)
+        assert big.lecam.ema_real.item() != 0 and big.lecam.ema_real.item() == pytest.approx(
+            acc.lecam.ema_real.item(), abs=1e-6
+        )
     for oa, ob in zip(t_big.optimizers, t_acc.optimizers):  # momentum buffers too
         for sa, sb in zip(oa.state.values(), ob.state.values()):
             assert torch.allclose(sa["momentum_buffer"], sb["momentum_buffer"], atol=1e-5, rtol=0)

@@ -4,17 +4,25 @@ under autocast, and LFQ's loss terms stay float32 math whatever the autocast sta
 import lightning as L
 import pytest
 import torch
+from random_tokens import RandomTokens
+from tiny_tokenizer import RandomClipData, tiny_tokenizer
 
 from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models.masked_lm import MaskedLM
 from lfq_kit.quantizers import LFQ
-from random_tokens import RandomTokens
-from tiny_tokenizer import RandomClipData, tiny_tokenizer
 
 
 def trainer(tmp_path, **kwargs) -> L.Trainer:
-    return L.Trainer(default_root_dir=tmp_path, accelerator="cpu", logger=False, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, **kwargs)  # fmt: skip
+    return L.Trainer(
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        **kwargs,
+    )
 
 
 def test_lfq_loss_is_float32_math_under_bf16_autocast():
@@ -48,8 +56,13 @@ def test_tokenizer_trains_under_bf16_mixed_with_accumulation_and_the_gan(tmp_pat
 def test_masked_lm_trains_under_bf16_mixed_from_the_uniform_loss(tmp_path, precision, monkeypatch):
     monkeypatch.setenv("PL_GLOBAL_SEED", "0")  # same masks in both precisions
     torch.manual_seed(0)
-    model = MaskedLM(TransformerTiny(dropout=0.0, attn_dropout=0.0), grid=(2, 2, 4), codebook_size=2**18,
-                     num_classes=0, warmup_steps=0)  # fmt: skip
+    model = MaskedLM(
+        TransformerTiny(dropout=0.0, attn_dropout=0.0),
+        grid=(2, 2, 4),
+        codebook_size=2**18,
+        num_classes=0,
+        warmup_steps=0,
+    )
     losses = []
     step = model.training_step
     monkeypatch.setattr(model, "training_step", lambda batch, i=0: losses.append(step(batch, i)) or losses[-1])

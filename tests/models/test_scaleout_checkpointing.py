@@ -36,7 +36,13 @@ def _loss_and_grads(model, x, kind):
     weights = torch.linspace(-1, 1, out.numel()).view_as(out)
     loss = (out * weights).sum()
     loss.backward()
-    return loss.detach(), out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}, forward_calls, calls[0]
+    return (
+        loss.detach(),
+        out.detach(),
+        {n: p.grad.clone() for n, p in model.named_parameters()},
+        forward_calls,
+        calls[0],
+    )
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ import shutil
 
 import pytest
 import torch
+from tiny_tokenizer import RandomClips, tiny_tokenizer
 
 from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models.masked_lm import MaskedLM
-from tiny_tokenizer import RandomClips, tiny_tokenizer
 
 _NO_CXX = shutil.which("g++") is None and shutil.which("c++") is None
 _SLOW = os.environ.get("LFQ_KIT_SLOW_TESTS") != "1"
@@ -19,11 +19,16 @@ _SLOW = os.environ.get("LFQ_KIT_SLOW_TESTS") != "1"
 # code generation, about a minute per model on a busy 2-core CPU: opt-in.
 BACKENDS = [
     "aot_eager",
-    pytest.param("inductor", marks=[
-        pytest.mark.skipif(_NO_CXX, reason="inductor's CPU backend needs a C++ compiler"),
-        pytest.mark.skipif(_SLOW, reason="inductor compiles for about 60 s per model here; LFQ_KIT_SLOW_TESTS=1 runs it"),
-    ]),
-]  # fmt: skip
+    pytest.param(
+        "inductor",
+        marks=[
+            pytest.mark.skipif(_NO_CXX, reason="inductor's CPU backend needs a C++ compiler"),
+            pytest.mark.skipif(
+                _SLOW, reason="inductor compiles for about 60 s per model here; LFQ_KIT_SLOW_TESTS=1 runs it"
+            ),
+        ],
+    ),
+]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -44,8 +49,9 @@ def _compiled_pair(model):
 
 def test_masked_lm_compiles_its_backbone_and_matches_the_eager_forward(backend):
     torch.manual_seed(0)
-    model = MaskedLM(TransformerTiny(dropout=0.0, attn_dropout=0.0), grid=(2, 2, 4), codebook_size=2**18,
-                     num_classes=3, compile=True).eval()  # fmt: skip
+    model = MaskedLM(
+        TransformerTiny(dropout=0.0, attn_dropout=0.0), grid=(2, 2, 4), codebook_size=2**18, num_classes=3, compile=True
+    ).eval()
     keys = list(model.state_dict())
     eager, model = _compiled_pair(model)
     assert model.backbone._compiled_call_impl is not None and eager.backbone._compiled_call_impl is None

@@ -8,17 +8,24 @@ import lightning as L
 import pytest
 import torch
 import torch.distributed as dist
-
-from lfq_kit.backbones.transformer import TransformerTiny
-from lfq_kit.models.masked_lm import MaskedLM
 from process_group import process_group  # noqa: F401  (fixture)
 from random_tokens import RandomValTokens
 from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 
+from lfq_kit.backbones.transformer import TransformerTiny
+from lfq_kit.models.masked_lm import MaskedLM
+
 
 def _validate(tmp_path, model, data) -> tuple[dict, list[str]]:
-    t = L.Trainer(default_root_dir=tmp_path, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                  enable_model_summary=False, use_distributed_sampler=False)  # fmt: skip
+    t = L.Trainer(
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t.validate(model, data, verbose=False)

@@ -9,28 +9,39 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from random_tokens import RandomTokens
+from tiny_tokenizer import RandomClipData, tiny_tokenizer
 from torch import nn
 
 from lfq_kit.backbones.transformer import TransformerTiny
-from lfq_kit.models.masked_lm import MaskedLM
 from lfq_kit.models._nonfinite import NonFiniteGuard, NonFiniteLossError, discard_gradients
-from random_tokens import RandomTokens
-from tiny_tokenizer import RandomClipData, tiny_tokenizer
+from lfq_kit.models.masked_lm import MaskedLM
 
 
 def trainer(tmp_path, callbacks=(), **kwargs) -> L.Trainer:
     return L.Trainer(
-        default_root_dir=tmp_path, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-        callbacks=list(callbacks), **kwargs,
-    )  # fmt: skip
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=list(callbacks),
+        **kwargs,
+    )
 
 
 def test_the_guard_counts_skips_resets_on_a_finite_loss_and_raises_after_n_in_a_row():
     guard = NonFiniteGuard(3, ("generator", "discriminator"))
     nan, one = torch.tensor(float("nan")), torch.tensor(1.0)
-    for g, d, want in ((nan, one, [False, True]), (one, torch.tensor([1.0, float("inf")]), [True, False]),
-                       (nan, one, [False, True]), (nan, one, [False, True])):  # fmt: skip
+    for g, d, want in (
+        (nan, one, [False, True]),
+        (one, torch.tensor([1.0, float("inf")]), [True, False]),
+        (nan, one, [False, True]),
+        (nan, one, [False, True]),
+    ):
         guard.observe(0, g)
         guard.observe(1, d)
         assert guard.decide() == want
@@ -80,14 +91,18 @@ class _Snapshots(L.Callback):
         self.states = []
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        self.states.append({
-            "generator": {n: p.detach().clone() for n, p in module.generator.named_parameters()},  # not the step buffer
-            "ema": copy.deepcopy(module.ema.state_dict()),
-            "discriminator": copy.deepcopy(module.discriminator.state_dict()),
-            "opt_g": str(trainer.optimizers[0].state_dict()),
-            "lr_g": trainer.lr_scheduler_configs[0].scheduler.last_epoch,
-            "lr_d": trainer.lr_scheduler_configs[1].scheduler.last_epoch,
-        })  # fmt: skip
+        self.states.append(
+            {
+                "generator": {
+                    n: p.detach().clone() for n, p in module.generator.named_parameters()
+                },  # not the step buffer
+                "ema": copy.deepcopy(module.ema.state_dict()),
+                "discriminator": copy.deepcopy(module.discriminator.state_dict()),
+                "opt_g": str(trainer.optimizers[0].state_dict()),
+                "lr_g": trainer.lr_scheduler_configs[0].scheduler.last_epoch,
+                "lr_d": trainer.lr_scheduler_configs[1].scheduler.last_epoch,
+            }
+        )
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -123,8 +138,15 @@ def test_the_tokenizer_stops_after_max_nonfinite_steps_in_a_row_with_finite_weig
 
 def _mlm(**kwargs) -> MaskedLM:
     torch.manual_seed(0)
-    return MaskedLM(TransformerTiny(dropout=0.0, attn_dropout=0.0), grid=(2, 2, 4), codebook_size=2**18,
-                    num_classes=0, warmup_steps=0, decay_steps=10, **kwargs)  # fmt: skip
+    return MaskedLM(
+        TransformerTiny(dropout=0.0, attn_dropout=0.0),
+        grid=(2, 2, 4),
+        codebook_size=2**18,
+        num_classes=0,
+        warmup_steps=0,
+        decay_steps=10,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("accumulate", [1, 2])
@@ -146,8 +168,13 @@ def test_a_nan_masked_lm_loss_skips_the_step_and_its_schedule(tmp_path, monkeypa
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             if (batch_idx + 1) % accumulate == 0:  # after each optimizer step
-                self.states.append((copy.deepcopy(module.state_dict()), str(trainer.optimizers[0].state_dict()),
-                                    trainer.lr_scheduler_configs[0].scheduler.last_epoch))  # fmt: skip
+                self.states.append(
+                    (
+                        copy.deepcopy(module.state_dict()),
+                        str(trainer.optimizers[0].state_dict()),
+                        trainer.lr_scheduler_configs[0].scheduler.last_epoch,
+                    )
+                )
 
     snap = Snap()
     t = trainer(tmp_path, [snap], max_steps=3, accumulate_grad_batches=accumulate)

@@ -5,13 +5,13 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from tiny_tokenizer import RandomClipData, tiny_tokenizer
 from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models.masked_lm import MaskedLM
 from lfq_kit.seeding import base_seed, step_seed
-from tiny_tokenizer import RandomClipData, tiny_tokenizer
 
 
 def test_step_seed_is_a_pure_function_of_base_step_and_rank(monkeypatch):
@@ -47,14 +47,24 @@ class _StatefulTokens(L.LightningDataModule):
 def _mlm() -> MaskedLM:
     torch.manual_seed(0)
     backbone = TransformerTiny(dropout=0.2, attn_dropout=0.2)  # dropout, masks and class dropout all draw
-    return MaskedLM(backbone, grid=(2, 2, 4), codebook_size=2**18, num_classes=3, warmup_steps=0,
-                    decay_steps=10)  # fixed: with None the schedule would follow each run's max_steps
+    return MaskedLM(
+        backbone, grid=(2, 2, 4), codebook_size=2**18, num_classes=3, warmup_steps=0, decay_steps=10
+    )  # fixed: with None the schedule would follow each run's max_steps
 
 
 def _trainer(root, max_steps, callbacks=()):
-    return L.Trainer(default_root_dir=root, accelerator="cpu", logger=False, enable_progress_bar=False,
-                     enable_model_summary=False, max_steps=max_steps, limit_val_batches=0, deterministic=True,
-                     enable_checkpointing=bool(callbacks), callbacks=list(callbacks))  # fmt: skip
+    return L.Trainer(
+        default_root_dir=root,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_steps=max_steps,
+        limit_val_batches=0,
+        deterministic=True,
+        enable_checkpointing=bool(callbacks),
+        callbacks=list(callbacks),
+    )
 
 
 def test_masked_lm_resumed_mid_epoch_ends_with_the_same_weights(tmp_path, monkeypatch):
@@ -67,7 +77,9 @@ def test_masked_lm_resumed_mid_epoch_ends_with_the_same_weights(tmp_path, monkey
     _trainer(tmp_path / "part", 2, [ckpt]).fit(part, _StatefulTokens())
     torch.rand(1000)  # a new process's generator is anywhere: what a resumed run draws must not depend on it
     resumed = _mlm()
-    _trainer(tmp_path / "resumed", 5).fit(resumed, _StatefulTokens(), ckpt_path=tmp_path / "ckpt" / "epoch=0-step=2.ckpt")
+    _trainer(tmp_path / "resumed", 5).fit(
+        resumed, _StatefulTokens(), ckpt_path=tmp_path / "ckpt" / "epoch=0-step=2.ckpt"
+    )
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     # and the seeding matters: another base seed trains other weights

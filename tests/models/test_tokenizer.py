@@ -7,10 +7,10 @@ import lightning as L
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 
 from lfq_kit.callbacks import TokenWriter
 from lfq_kit.quantizers import VQ
-from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 
 
 def trainer(tmp_path, **kwargs) -> L.Trainer:
@@ -93,8 +93,15 @@ def test_validation_logs_psnr_ssim_and_codebook_usage(tmp_path):
     t = trainer(tmp_path, max_steps=2)
     t.validate(model, RandomClipData())
     m = t.callback_metrics
-    keys = ("val/psnr_per_frame", "val/psnr_pooled", "val/ssim", "val/reconstruction", "val/codebook_usage",
-            "val/codebook_perplexity", "val/codebook_entropy_bits")  # fmt: skip
+    keys = (
+        "val/psnr_per_frame",
+        "val/psnr_pooled",
+        "val/ssim",
+        "val/reconstruction",
+        "val/codebook_usage",
+        "val/codebook_perplexity",
+        "val/codebook_entropy_bits",
+    )
     for key in keys:
         assert key in m and torch.isfinite(m[key]), key
     assert set(m) == set(keys)  # no per-batch quantizer terms: validation computes no quantizer loss

@@ -6,19 +6,25 @@ import math
 import lightning as L
 import pytest
 import torch
+from tiny_tokenizer import TINY, RandomClipData, RandomClips, tiny_tokenizer
 from torch.utils.data import DataLoader
 
 from lfq_kit.backbones import Image2dDecoder, Image2dEncoder, Magvit2Decoder, Magvit2Encoder
 from lfq_kit.models import VideoTokenizer, check_video
 from lfq_kit.models._checks import LazyPixelCheck
-from tiny_tokenizer import TINY, RandomClipData, RandomClips, tiny_tokenizer
 
 
 def trainer(tmp_path, **kwargs) -> L.Trainer:
     return L.Trainer(
-        default_root_dir=tmp_path, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, **kwargs,
-    )  # fmt: skip
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +84,9 @@ def test_image_decoders_take_image_indices():
 
 
 def test_decoder_channels_must_match_the_encoder():
-    with pytest.raises(ValueError, match=r"Magvit2Decoder in_channels = 5 differs from encoder Magvit2Encoder out_channels = 6"):
+    with pytest.raises(
+        ValueError, match=r"Magvit2Decoder in_channels = 5 differs from encoder Magvit2Encoder out_channels = 6"
+    ):
         VideoTokenizer(Magvit2Encoder(out_channels=6, **TINY), Magvit2Decoder(in_channels=5, **TINY))
 
 
@@ -105,7 +113,9 @@ class _BadBatchData(RandomClipData):
 def test_a_later_out_of_range_training_batch_stops_the_run_at_the_next_log_step(tmp_path):
     model = tiny_tokenizer(discriminator=False, ema_decay=None)
     t = trainer(tmp_path, max_steps=8, limit_val_batches=0, log_every_n_steps=2)
-    with pytest.raises(ValueError, match=r"training batch at generator step 2: expected pixels in \[-1, 1\], got values in \[.*, 255\]"):
+    with pytest.raises(
+        ValueError, match=r"training batch at generator step 2: expected pixels in \[-1, 1\], got values in \[.*, 255\]"
+    ):
         t.fit(model, _BadBatchData(bad=4, value=255.0))  # batch 2; the first batch was range-checked at once
     assert model.generator_step == 4  # read back lazily at the next multiple of log_every_n_steps, not per step
 

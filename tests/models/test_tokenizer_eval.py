@@ -6,19 +6,25 @@ import functools
 import lightning as L
 import pytest
 import torch
+from tiny_tokenizer import TINY, RandomClipData, RandomClips, tiny_tokenizer
 
 from lfq_kit.backbones import Magvit2Decoder, Magvit2Encoder, StyleGANDiscriminator3d
-from lfq_kit.models import VideoTokenizer
 from lfq_kit.metrics import ReconstructionMetrics
+from lfq_kit.models import VideoTokenizer
 from lfq_kit.quantizers import VQ
-from tiny_tokenizer import TINY, RandomClipData, RandomClips, tiny_tokenizer
 
 
 def trainer(tmp_path, **kwargs) -> L.Trainer:
     return L.Trainer(
-        default_root_dir=tmp_path, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, **kwargs,
-    )  # fmt: skip
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **kwargs,
+    )
 
 
 def _psnr(mse: torch.Tensor) -> torch.Tensor:
@@ -40,7 +46,10 @@ def test_per_frame_and_pooled_psnr_known_values():
     assert metrics.psnr_pooled.compute().item() == pytest.approx(18.617, abs=1e-3)
     codebook = metrics.codebook()
     assert codebook["codebook_usage"].item() == 0.5 and set(codebook) == {
-        "codebook_usage", "codebook_perplexity", "codebook_entropy_bits"}  # fmt: skip
+        "codebook_usage",
+        "codebook_perplexity",
+        "codebook_entropy_bits",
+    }
 
 
 def test_validation_psnr_is_per_frame_and_pooled_over_the_set_through_forward_codes(tmp_path):
@@ -63,8 +72,15 @@ def test_test_stage_logs_under_test(tmp_path):
     t = trainer(tmp_path)
     t.test(model, RandomClipData())
     m = t.callback_metrics
-    for key in ("test/psnr_per_frame", "test/psnr_pooled", "test/ssim", "test/reconstruction",
-                "test/codebook_usage", "test/codebook_perplexity", "test/codebook_entropy_bits"):  # fmt: skip
+    for key in (
+        "test/psnr_per_frame",
+        "test/psnr_pooled",
+        "test/ssim",
+        "test/reconstruction",
+        "test/codebook_usage",
+        "test/codebook_perplexity",
+        "test/codebook_entropy_bits",
+    ):
         assert key in m and torch.isfinite(m[key]), key
     assert not [k for k in m if not k.startswith("test/")]
 

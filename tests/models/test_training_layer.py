@@ -7,18 +7,23 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 import torch
+from random_tokens import RandomTokens
 from torch import nn
 
 from lfq_kit.backbones import VideoViT
 from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models import VideoClassifier
-from lfq_kit.models._token_consumer import TokenConsumer
-from lfq_kit.models._training import (build_optimizer, decay_steps, no_weight_decay_names, regroup_optimizer_state,
-                                      weight_decay_groups)  # fmt: skip
-from lfq_kit.models.masked_lm import MaskedLM
 from lfq_kit.models._nonfinite import NonFiniteGuard, SkipNonFiniteSteps
 from lfq_kit.models._step_seed import StepSeeded
-from random_tokens import RandomTokens
+from lfq_kit.models._token_consumer import TokenConsumer
+from lfq_kit.models._training import (
+    build_optimizer,
+    decay_steps,
+    no_weight_decay_names,
+    regroup_optimizer_state,
+    weight_decay_groups,
+)
+from lfq_kit.models.masked_lm import MaskedLM
 
 
 class _Odd(nn.Module):
@@ -75,8 +80,15 @@ def _mlm() -> MaskedLM:
 
 
 def _fit(model, tmp_path, max_steps, ckpt_path=None) -> L.Trainer:
-    trainer = L.Trainer(default_root_dir=tmp_path, accelerator="cpu", max_steps=max_steps, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)  # fmt: skip
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        max_steps=max_steps,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     trainer.fit(model, RandomTokens(count=8, batch_size=4), ckpt_path=ckpt_path)
     return trainer
 
@@ -105,8 +117,16 @@ def test_a_masked_lm_checkpoint_with_the_old_weight_decay_groups_resumes_with_ea
             seen.update({names_of[id(p)]: opt.state[p]["exp_avg"].clone() for p in module.parameters()})
 
     names_of = {id(p): n for n, p in resumed.named_parameters()}
-    t = L.Trainer(default_root_dir=tmp_path, accelerator="cpu", max_steps=3, logger=False, enable_progress_bar=False,
-                  enable_model_summary=False, enable_checkpointing=False, callbacks=[Capture()])  # fmt: skip
+    t = L.Trainer(
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        max_steps=3,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        callbacks=[Capture()],
+    )
     t.fit(resumed, RandomTokens(count=8, batch_size=4), ckpt_path=tmp_path / "old.ckpt")
     original, first = trainer.optimizers[0], {id(p): n for n, p in trainer.lightning_module.named_parameters()}
     expected = {first[id(p)]: original.state[p]["exp_avg"] for g in original.param_groups for p in g["params"]}
@@ -129,8 +149,11 @@ def _module(order: tuple[type, ...], tokenizer_hash: str) -> L.LightningModule:
     return Module()
 
 
-@pytest.mark.parametrize("order", list(itertools.permutations((StepSeeded, TokenConsumer, SkipNonFiniteSteps))),
-                         ids=lambda o: "-".join(c.__name__ for c in o))  # fmt: skip
+@pytest.mark.parametrize(
+    "order",
+    list(itertools.permutations((StepSeeded, TokenConsumer, SkipNonFiniteSteps))),
+    ids=lambda o: "-".join(c.__name__ for c in o),
+)
 def test_the_mixins_save_and_load_their_checkpoint_state_in_any_order(order):
     module = _module(order, "a" * 64)
     module.nonfinite_guard.skipped, module.nonfinite_guard.in_a_row = 5, [2]
@@ -147,8 +170,9 @@ def test_the_mixins_save_and_load_their_checkpoint_state_in_any_order(order):
 
 def test_a_given_optimizer_gets_the_layer_scales_and_the_weight_decay_rule():
     vit = VideoViT(clip_size=(4, 16, 16), tubelet_size=2, patch_size=8, dim=16, depth=2, num_heads=2)
-    model = VideoClassifier(vit, num_classes=3, layer_decay=0.5,
-                            optimizer=lambda params: torch.optim.SGD(params, lr=0.1, weight_decay=0.01))  # fmt: skip
+    model = VideoClassifier(
+        vit, num_classes=3, layer_decay=0.5, optimizer=lambda params: torch.optim.SGD(params, lr=0.1, weight_decay=0.01)
+    )
     opt = model.configure_optimizers()["optimizer"]
     assert isinstance(opt, torch.optim.SGD)
     names = {id(p): n for n, p in model.named_parameters()}

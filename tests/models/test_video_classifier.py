@@ -8,15 +8,16 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 
 from lfq_kit.backbones import VideoViTTiny
+from lfq_kit.metrics.multiview import aggregate_views
 from lfq_kit.models import VideoClassifier, VideoMAEPretraining
 from lfq_kit.models._layer_decay import layer_scale
 from lfq_kit.models._video_mixup import VideoMixup, smooth_one_hot
-from lfq_kit.metrics.multiview import aggregate_views
 
 
 def vit(**kw):
-    args = dict(clip_size=(5, 16, 16), tubelet_size=2, patch_size=4, first_frame_patch=True, dim=32, depth=3,
-                num_heads=2)  # fmt: skip
+    args = dict(
+        clip_size=(5, 16, 16), tubelet_size=2, patch_size=4, first_frame_patch=True, dim=32, depth=3, num_heads=2
+    )
     return VideoViTTiny(**{**args, **kw})
 
 
@@ -86,8 +87,13 @@ def test_layer_wise_scales_reach_the_optimizer_at_every_scheduler_step():
     opt, sched = config["optimizer"], config["lr_scheduler"]["scheduler"]
     assert isinstance(sched, LambdaLR)
     group_of = {id(p): g for g in opt.param_groups for p in g["params"]}
-    expected = {"backbone.patch_embed.proj.weight": 0.5**4, "backbone.blocks.0.mlp.fc1.weight": 0.5**3,
-                "backbone.blocks.2.attn.qkv.bias": 0.5, "backbone.norm.weight": 1.0, "head.weight": 1.0}  # fmt: skip
+    expected = {
+        "backbone.patch_embed.proj.weight": 0.5**4,
+        "backbone.blocks.0.mlp.fc1.weight": 0.5**3,
+        "backbone.blocks.2.attn.qkv.bias": 0.5,
+        "backbone.norm.weight": 1.0,
+        "head.weight": 1.0,
+    }
     params = dict(model.named_parameters())
     assert "backbone.pos_embed" not in params  # the sincos table is a buffer: nothing to train
     for name, scale in expected.items():
@@ -164,8 +170,9 @@ class _Clips(L.LightningDataModule):
 def _real_clips():
     from lfq_kit.data import CameraMotionDataset
 
-    data = CameraMotionDataset(("carphone_pristine.mp4",), frames_per_clip=5, resolution=16, train=False,
-                               segments=1, video_frames=5)  # fmt: skip
+    data = CameraMotionDataset(
+        ("carphone_pristine.mp4",), frames_per_clip=5, resolution=16, train=False, segments=1, video_frames=5
+    )
     items = [data[i] for i in range(len(data))]  # the 7 motions of one real segment
     return torch.stack([i["video"] for i in items]), torch.tensor([i["label"] for i in items])
 
@@ -176,10 +183,27 @@ def test_a_classifier_reaches_full_training_accuracy_on_a_tiny_real_clip_set(tmp
     torch.set_num_threads(1)  # tiny tensors: one thread is ~20x faster on the shared 2-core machine
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     video, labels = _real_clips()
-    model = VideoClassifier(vit(depth=2), num_classes=7, layer_decay=1.0, mixup_alpha=0.0, cutmix_alpha=0.0,
-                            label_smoothing=0.0, lr=3e-3, warmup_steps=0, weight_decay=0.0)  # fmt: skip
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=200, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
+    model = VideoClassifier(
+        vit(depth=2),
+        num_classes=7,
+        layer_decay=1.0,
+        mixup_alpha=0.0,
+        cutmix_alpha=0.0,
+        label_smoothing=0.0,
+        lr=3e-3,
+        warmup_steps=0,
+        weight_decay=0.0,
+    )
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=200,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     try:
         trainer.fit(model, datamodule=_Clips(video, labels))
     finally:

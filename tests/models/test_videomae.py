@@ -12,8 +12,9 @@ from lfq_kit.models._tube_masking import tube_mask
 
 
 def tiny_vit(**kw):
-    args = dict(clip_size=(5, 16, 16), tubelet_size=2, patch_size=2, first_frame_patch=True, dim=32, depth=2,
-                num_heads=2)  # fmt: skip
+    args = dict(
+        clip_size=(5, 16, 16), tubelet_size=2, patch_size=2, first_frame_patch=True, dim=32, depth=2, num_heads=2
+    )
     return VideoViTTiny(**{**args, **kw})
 
 
@@ -82,7 +83,13 @@ def test_the_encoder_never_sees_masked_tokens():
 def test_pixel_pretraining_trains_with_videomae_defaults():
     model = tiny_mae()
     hp = model.hparams
-    assert (hp.mask_ratio, hp.decoder_dim, tuple(hp.betas), hp.weight_decay, hp.target) == (0.9, 32, (0.9, 0.95), 0.05, "pixels")
+    assert (hp.mask_ratio, hp.decoder_dim, tuple(hp.betas), hp.weight_decay, hp.target) == (
+        0.9,
+        32,
+        (0.9, 0.95),
+        0.05,
+        "pixels",
+    )
     default = VideoMAEPretraining(tiny_vit())
     assert default.decoder.dim == 16 and len(default.decoder.blocks) == 4 and default.hparams.mask_ratio == 0.9
     opt = model.configure_optimizers()["optimizer"]
@@ -137,8 +144,15 @@ def test_lr_scales_with_the_effective_batch(tmp_path):
         batch_size = 64
 
     model = tiny_mae(warmup_steps=0)
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=10, accumulate_grad_batches=2, logger=False,
-                        enable_checkpointing=False, default_root_dir=tmp_path)  # fmt: skip
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=10,
+        accumulate_grad_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+    )
     trainer.datamodule = Data()
     model.trainer = trainer
     opt = model.configure_optimizers()["optimizer"]

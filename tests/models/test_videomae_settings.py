@@ -46,8 +46,11 @@ def test_fc_norm_pooling_is_videomaes_and_the_default_is_unchanged():
     model.eval()
     with torch.no_grad():
         tokens = model.backbone(video)
-        expected = F.linear(F.layer_norm(tokens.mean(1), (32,), model.fc_norm.weight, model.fc_norm.bias, 1e-6),
-                            model.head.weight, model.head.bias)  # fmt: skip
+        expected = F.linear(
+            F.layer_norm(tokens.mean(1), (32,), model.fc_norm.weight, model.fc_norm.bias, 1e-6),
+            model.head.weight,
+            model.head.bias,
+        )
         assert torch.allclose(model(video), expected, atol=1e-6)
     with pytest.raises(ValueError, match="pooling must be 'mean' or 'fc_norm'"):
         VideoClassifier(VideoViT(**TINY), num_classes=3, pooling="max")
@@ -108,8 +111,9 @@ def test_weight_decay_spares_biases_norms_positions_and_mask_tokens_of_any_shape
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)] for g in groups if g["weight_decay"] > 0 for p in g["params"]}
     expected = {n for n, p in model.named_parameters() if n.endswith("weight") and p.ndim >= 2}
-    assert decayed == expected and all(n.endswith(("qkv.weight", "proj.weight", "fc1.weight", "fc2.weight",
-                                                   "head.weight")) for n in decayed)  # fmt: skip
+    assert decayed == expected and all(
+        n.endswith(("qkv.weight", "proj.weight", "fc1.weight", "fc2.weight", "head.weight")) for n in decayed
+    )
 
 
 class Opaque:  # a pickled object that a weights-only unpickler will not build

@@ -9,11 +9,11 @@ lfq-kit's encoder → LFQ → decoder runs on the same input.
 
 import pytest
 import torch
+from open_magvit2_files import fixture, fixture_state
 
 from lfq_kit.nn import depth_to_space
 from lfq_kit.pretrained.open_magvit2 import open_magvit2_tokenizer
 from lfq_kit.pretrained.open_magvit2_layout import to_lfq_order
-from open_magvit2_files import fixture, fixture_state
 
 CASES = [("image", "img"), ("video", "clip"), ("video", "frame")]
 

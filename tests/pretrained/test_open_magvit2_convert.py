@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from open_magvit2_files import ckpt_payload, ema_name, fixture, fixture_state, write_ckpt
 
 from lfq_kit.cli import LfqKitCLI, main
 from lfq_kit.models import FrozenTokenizer, MaskedLM, VideoTokenizer
 from lfq_kit.pretrained.open_magvit2_layout import OpenMagvit2Architecture
-from open_magvit2_files import ckpt_payload, ema_name, fixture, fixture_state, write_ckpt
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_IMAGE = OpenMagvit2Architecture(False, 32, (1, 2), 1, 18)  # the image fixture's ddconfig

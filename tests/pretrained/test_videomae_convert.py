@@ -32,8 +32,14 @@ def test_an_mcg_nju_pretraining_pth_converts_and_fine_tunes_a_step(tmp_path, cap
     pre = VideoMAEPretraining.load_from_checkpoint(tmp_path / "vit_s.ckpt")  # continues pretraining from here
     assert pre.target == "pixels" and pre.decoder.dim == 192 and pre.decoder.blocks[0].attn.num_heads == 3
     backbone = VideoViT(dim=384, depth=1, num_heads=6, drop_path=0.1, norm_eps=1e-6, final_norm=False)
-    model = VideoClassifier(backbone, num_classes=3, pretrained=str(tmp_path / "vit_s.ckpt"),
-                            skip_keys=["norm.weight", "norm.bias"], pooling="fc_norm", init_scale=0.001)  # fmt: skip
+    model = VideoClassifier(
+        backbone,
+        num_classes=3,
+        pretrained=str(tmp_path / "vit_s.ckpt"),
+        skip_keys=["norm.weight", "norm.bias"],
+        pooling="fc_norm",
+        init_scale=0.001,
+    )
     encoder = {k: v for k, v in pre.encoder.state_dict().items() if not k.startswith("norm.")}  # fc_norm starts fresh
     assert sorted(model.load_pretrained()) == sorted(encoder) == sorted(model.backbone.state_dict())
     assert all(torch.equal(model.backbone.state_dict()[k], v) for k, v in encoder.items())
@@ -67,8 +73,12 @@ def test_an_mcg_nju_fine_tuned_pth_gives_the_classifier(tmp_path, container):
 
 
 def _renamed_biases(state):
-    return {k.replace("attention.attention.q_bias", "attention.attention.query.bias")
-             .replace("attention.attention.v_bias", "attention.attention.value.bias"): v for k, v in state.items()}
+    return {
+        k.replace("attention.attention.q_bias", "attention.attention.query.bias").replace(
+            "attention.attention.v_bias", "attention.attention.value.bias"
+        ): v
+        for k, v in state.items()
+    }
 
 
 @pytest.mark.parametrize("variant", ["safetensors", "pytorch_model.bin", "transformers-5 names"])
@@ -78,8 +88,9 @@ def test_transformers_folders_convert_alike(tmp_path, variant, capsys):
     if variant == "pytorch_model.bin":
         folder = write_transformers_folder(tmp_path / "hf", CLASSIFICATION, weights="pytorch_model.bin")
     else:
-        folder = write_transformers_folder(tmp_path / "hf", CLASSIFICATION,
-                                           state=_renamed_biases(state) if "5" in variant else state)  # fmt: skip
+        folder = write_transformers_folder(
+            tmp_path / "hf", CLASSIFICATION, state=_renamed_biases(state) if "5" in variant else state
+        )
     assert _cli(folder, "--output", tmp_path / "out.ckpt") == 0
     out = capsys.readouterr().out
     assert "transformers VideoMAEForVideoClassification, ViT 2 x 64, 4 heads, clip 4 x 32 x 32" in out
@@ -125,8 +136,12 @@ def test_a_shape_mismatch_and_an_unknown_key_are_named(tmp_path):
     state = random_mcg_state(pretraining=True)
     state["encoder.blocks.0.mlp.fc1.bias"] = torch.zeros(100)
     torch.save({"model": state}, tmp_path / "x.pth")
-    _refused(tmp_path, tmp_path / "x.pth", r"x\.pth' .*shape \(file vs model\): encoder\.blocks\.0\.mlp\.fc1\.bias "
-             r"\(100,\) vs \(1536,\)")  # fmt: skip
+    _refused(
+        tmp_path,
+        tmp_path / "x.pth",
+        r"x\.pth' .*shape \(file vs model\): encoder\.blocks\.0\.mlp\.fc1\.bias "
+        r"\(100,\) vs \(1536,\)",
+    )
     state = random_mcg_state(pretraining=True)
     state["encoder.blocks.0.gamma_1"] = torch.zeros(384)  # layer scale: not a VideoMAE release
     torch.save({"model": state}, tmp_path / "x.pth")
@@ -144,12 +159,15 @@ def test_a_truncated_file_is_refused(tmp_path):
     _refused(tmp_path, folder, r"model\.safetensors' is not a readable safetensors file")
 
 
-@pytest.mark.parametrize("field, value, pattern", [
-    ("num_hidden_layers", 3, r"missing: backbone\.blocks\.2\.attn\.proj\.bias.*read from '.*config\.json'"),
-    ("intermediate_size", 128, r"fc1\.bias \(256,\) vs \(128,\).*config\.json'"),
-    ("patch_size", 16, r"patch_embed\.proj\.weight \(64, 3, 2, 8, 8\) vs \(64, 3, 2, 16, 16\).*config\.json'"),
-    ("model_type", "vit", r"config\.json' has model_type 'vit', not 'videomae'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "field, value, pattern",
+    [
+        ("num_hidden_layers", 3, r"missing: backbone\.blocks\.2\.attn\.proj\.bias.*read from '.*config\.json'"),
+        ("intermediate_size", 128, r"fc1\.bias \(256,\) vs \(128,\).*config\.json'"),
+        ("patch_size", 16, r"patch_embed\.proj\.weight \(64, 3, 2, 8, 8\) vs \(64, 3, 2, 16, 16\).*config\.json'"),
+        ("model_type", "vit", r"config\.json' has model_type 'vit', not 'videomae'"),
+    ],
+)
 def test_a_config_that_disagrees_with_the_weights_is_refused(tmp_path, field, value, pattern):
     config = fixture(CLASSIFICATION)[1]["config"] | {field: value}
     folder = write_transformers_folder(tmp_path / "hf", CLASSIFICATION, config=config)
@@ -203,8 +221,16 @@ def test_pretraining_continues_from_a_converted_checkpoint(tmp_path):
     converted = convert_videomae(write_transformers_folder(tmp_path / "hf", PRETRAINING), tmp_path / "x.ckpt").output
     reference = VideoMAEPretraining.load_from_checkpoint(converted).state_dict()
     encoder = VideoViT((16, 32, 32), 2, 8, dim=64, depth=2, num_heads=4, norm_eps=1e-12)
-    model = VideoMAEPretraining(encoder, "pixels", decoder_dim=32, decoder_depth=2, decoder_heads=2,
-                                decoder_norm_eps=1e-12, decoder_final_norm_eps=1e-5, pretrained=str(converted))  # fmt: skip
+    model = VideoMAEPretraining(
+        encoder,
+        "pixels",
+        decoder_dim=32,
+        decoder_depth=2,
+        decoder_heads=2,
+        decoder_norm_eps=1e-12,
+        decoder_final_norm_eps=1e-5,
+        pretrained=str(converted),
+    )
     model.setup("fit")
     state = model.state_dict()
     assert sorted(model.loaded_keys) == sorted(state) == sorted(reference)

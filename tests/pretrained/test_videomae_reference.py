@@ -83,5 +83,6 @@ def test_the_mcg_nju_layout_infers_only_what_it_says(tmp_path):
         convert_videomae(source, tmp_path / "out.ckpt")
     assert not (tmp_path / "out.ckpt").exists()
     result = convert_videomae(source, tmp_path / "out.ckpt", num_heads=4, clip_size=(4, 32, 32))
-    assert result.source_format.endswith("4 heads, clip 4 x 32 x 32, tubelet 2 x 8 x 8, 5 classes; not in the file: "
-                                         "LayerNorm eps 1e-6 (MCG-NJU's code)")  # fmt: skip
+    assert result.source_format.endswith(
+        "4 heads, clip 4 x 32 x 32, tubelet 2 x 8 x 8, 5 classes; not in the file: LayerNorm eps 1e-6 (MCG-NJU's code)"
+    )

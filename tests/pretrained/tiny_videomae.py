@@ -29,12 +29,18 @@ PRETRAINING = "videomae_hf_pretraining_tiny"
 CLASSIFICATION = "videomae_hf_classification_tiny"
 
 CHAIN_OVERRIDES = [
-    "--model.init_args.backbone.init_args.clip_size=[16, 32, 32]", "--model.init_args.backbone.init_args.patch_size=8",
-    "--model.init_args.backbone.init_args.dim=64", "--model.init_args.backbone.init_args.depth=2",
-    "--model.init_args.backbone.init_args.num_heads=4", "--data.init_args.resolution=32",
-    "--data.init_args.batch_size=2", "--data.init_args.num_workers=0", "--trainer.precision=32",
-    "--trainer.accelerator=cpu", "--trainer.devices=1",
-]  # fmt: skip
+    "--model.init_args.backbone.init_args.clip_size=[16, 32, 32]",
+    "--model.init_args.backbone.init_args.patch_size=8",
+    "--model.init_args.backbone.init_args.dim=64",
+    "--model.init_args.backbone.init_args.depth=2",
+    "--model.init_args.backbone.init_args.num_heads=4",
+    "--data.init_args.resolution=32",
+    "--data.init_args.batch_size=2",
+    "--data.init_args.num_workers=0",
+    "--trainer.precision=32",
+    "--trainer.accelerator=cpu",
+    "--trainer.devices=1",
+]
 """Arguments that fit ``configs/kinetics_finetune_videomae.yaml`` to :func:`build_tiny_videomae_base`'s model
 (ViT 2 × 64, 4 heads, patch 8, 16 × 32 × 32 clips) for its ``fit`` and ``test`` commands in a chain."""
 
@@ -46,11 +52,16 @@ def fixture(name: str) -> tuple[dict[str, Tensor], dict]:
 
 def hf_state(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
     """The transformers state dict of a fixture (on-disk names)."""
-    return {k[len("state_dict."):]: v for k, v in tensors.items() if k.startswith("state_dict.")}
+    return {k[len("state_dict.") :]: v for k, v in tensors.items() if k.startswith("state_dict.")}
 
 
-def write_transformers_folder(dest: Path, name: str, state: dict[str, Tensor] | None = None,
-                              config: dict | None = None, weights: str = "model.safetensors") -> Path:  # fmt: skip
+def write_transformers_folder(
+    dest: Path,
+    name: str,
+    state: dict[str, Tensor] | None = None,
+    config: dict | None = None,
+    weights: str = "model.safetensors",
+) -> Path:
     """Write fixture ``name`` (or ``state`` / ``config`` instead of its own) as a transformers folder."""
     tensors, meta = fixture(name)
     dest.mkdir(parents=True, exist_ok=True)
@@ -63,14 +74,22 @@ def write_transformers_folder(dest: Path, name: str, state: dict[str, Tensor] | 
     return dest
 
 
-_HF_BLOCK = {"layernorm_before": "norm1", "attention.output.dense": "attn.proj", "layernorm_after": "norm2",
-             "intermediate.dense": "mlp.fc1", "output.dense": "mlp.fc2"}  # fmt: skip
+_HF_BLOCK = {
+    "layernorm_before": "norm1",
+    "attention.output.dense": "attn.proj",
+    "layernorm_after": "norm2",
+    "intermediate.dense": "mlp.fc1",
+    "output.dense": "mlp.fc2",
+}
 
 
 def _mcg_block(prefix: str, block: dict[str, Tensor]) -> dict[str, Tensor]:
     att = "attention.attention."
-    out = {f"{prefix}attn.qkv.weight": torch.cat([block[f"{att}{n}.weight"] for n in ("query", "key", "value")]),
-           f"{prefix}attn.q_bias": block[f"{att}q_bias"], f"{prefix}attn.v_bias": block[f"{att}v_bias"]}  # fmt: skip
+    out = {
+        f"{prefix}attn.qkv.weight": torch.cat([block[f"{att}{n}.weight"] for n in ("query", "key", "value")]),
+        f"{prefix}attn.q_bias": block[f"{att}q_bias"],
+        f"{prefix}attn.v_bias": block[f"{att}v_bias"],
+    }
     for name, value in block.items():
         module, _, leaf = name.rpartition(".")
         if module in _HF_BLOCK:
@@ -112,11 +131,19 @@ def _block(prefix: str, dim: int, gen: torch.Generator) -> dict[str, Tensor]:
     def norm(name: str) -> dict[str, Tensor]:
         return {f"{prefix}{name}.weight": 1 + 10 * rand(dim), f"{prefix}{name}.bias": rand(dim)}
 
-    return {**norm("norm1"), **norm("norm2"), f"{prefix}attn.qkv.weight": rand(3 * dim, dim),
-            f"{prefix}attn.q_bias": rand(dim), f"{prefix}attn.v_bias": rand(dim),
-            f"{prefix}attn.proj.weight": rand(dim, dim), f"{prefix}attn.proj.bias": rand(dim),
-            f"{prefix}mlp.fc1.weight": rand(4 * dim, dim), f"{prefix}mlp.fc1.bias": rand(4 * dim),
-            f"{prefix}mlp.fc2.weight": rand(dim, 4 * dim), f"{prefix}mlp.fc2.bias": rand(dim)}  # fmt: skip
+    return {
+        **norm("norm1"),
+        **norm("norm2"),
+        f"{prefix}attn.qkv.weight": rand(3 * dim, dim),
+        f"{prefix}attn.q_bias": rand(dim),
+        f"{prefix}attn.v_bias": rand(dim),
+        f"{prefix}attn.proj.weight": rand(dim, dim),
+        f"{prefix}attn.proj.bias": rand(dim),
+        f"{prefix}mlp.fc1.weight": rand(4 * dim, dim),
+        f"{prefix}mlp.fc1.bias": rand(4 * dim),
+        f"{prefix}mlp.fc2.weight": rand(dim, 4 * dim),
+        f"{prefix}mlp.fc2.bias": rand(dim),
+    }
 
 
 def random_mcg_state(pretraining: bool, num_classes: int = 3, seed: int = 0) -> dict[str, Tensor]:
@@ -125,20 +152,30 @@ def random_mcg_state(pretraining: bool, num_classes: int = 3, seed: int = 0) -> 
     gen = torch.Generator().manual_seed(seed)
     dim, decoder = 384, 192
     enc = "encoder." if pretraining else ""
-    state = {f"{enc}patch_embed.proj.weight": torch.randn((dim, 3, 2, 16, 16), generator=gen) * 0.02,
-             f"{enc}patch_embed.proj.bias": torch.zeros(dim), **_block(f"{enc}blocks.0.", dim, gen)}  # fmt: skip
+    state = {
+        f"{enc}patch_embed.proj.weight": torch.randn((dim, 3, 2, 16, 16), generator=gen) * 0.02,
+        f"{enc}patch_embed.proj.bias": torch.zeros(dim),
+        **_block(f"{enc}blocks.0.", dim, gen),
+    }
     if pretraining:
-        state |= {"encoder.norm.weight": torch.ones(dim), "encoder.norm.bias": torch.zeros(dim),
-                  "encoder_to_decoder.weight": torch.randn((decoder, dim), generator=gen) * 0.02,
-                  "mask_token": torch.randn((1, 1, decoder), generator=gen) * 0.02,
-                  **_block("decoder.blocks.0.", decoder, gen), "decoder.norm.weight": torch.ones(decoder),
-                  "decoder.norm.bias": torch.zeros(decoder),
-                  "decoder.head.weight": torch.randn((2 * 16 * 16 * 3, decoder), generator=gen) * 0.02,
-                  "decoder.head.bias": torch.zeros(2 * 16 * 16 * 3)}  # fmt: skip
+        state |= {
+            "encoder.norm.weight": torch.ones(dim),
+            "encoder.norm.bias": torch.zeros(dim),
+            "encoder_to_decoder.weight": torch.randn((decoder, dim), generator=gen) * 0.02,
+            "mask_token": torch.randn((1, 1, decoder), generator=gen) * 0.02,
+            **_block("decoder.blocks.0.", decoder, gen),
+            "decoder.norm.weight": torch.ones(decoder),
+            "decoder.norm.bias": torch.zeros(decoder),
+            "decoder.head.weight": torch.randn((2 * 16 * 16 * 3, decoder), generator=gen) * 0.02,
+            "decoder.head.bias": torch.zeros(2 * 16 * 16 * 3),
+        }
     else:
-        state |= {"fc_norm.weight": torch.ones(dim), "fc_norm.bias": torch.zeros(dim),
-                  "head.weight": torch.randn((num_classes, dim), generator=gen) * 0.02,
-                  "head.bias": torch.zeros(num_classes)}  # fmt: skip
+        state |= {
+            "fc_norm.weight": torch.ones(dim),
+            "fc_norm.bias": torch.zeros(dim),
+            "head.weight": torch.randn((num_classes, dim), generator=gen) * 0.02,
+            "head.bias": torch.zeros(num_classes),
+        }
     return state
 
 

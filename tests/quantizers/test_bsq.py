@@ -147,8 +147,14 @@ def test_eval_quantized_equals_indices_to_codes_exactly(dtype):
 
 def test_loss_composition_and_annealing():
     torch.manual_seed(3)
-    bsq = BSQ(dim=5, commitment_weight=0.4, entropy_weight=0.1, diversity_gamma=0.5,
-              entropy_anneal_factor=3.0, entropy_anneal_steps=100)
+    bsq = BSQ(
+        dim=5,
+        commitment_weight=0.4,
+        entropy_weight=0.1,
+        diversity_gamma=0.5,
+        entropy_anneal_factor=3.0,
+        entropy_anneal_steps=100,
+    )
     z = torch.randn(2, 5, 8)
     u = F.normalize(z, dim=1)
     q = torch.where(z > 0, 1.0, -1.0) / math.sqrt(5)

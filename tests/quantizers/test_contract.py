@@ -2,13 +2,12 @@
 
 import pytest
 import torch
+from small_quantizers import BUILTIN, SMALL_QUANTIZERS, make
 
 from lfq_kit.quantizers import QuantizerOutput
 from lfq_kit.registry import QUANTIZERS
-from small_quantizers import BUILTIN, SMALL_QUANTIZERS, make
 
 SPATIAL = [(), (7,), (4, 5), (3, 4, 5)]
-
 
 
 def test_every_builtin_quantizer_is_covered():

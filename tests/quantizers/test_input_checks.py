@@ -2,12 +2,10 @@
 
 import pytest
 import torch
+from small_quantizers import BUILTIN, make
 
 from lfq_kit.quantizers import Quantizer, base
 from lfq_kit.registry import QUANTIZERS
-from small_quantizers import BUILTIN, make
-
-
 
 
 def _latent(q: Quantizer, value: float) -> torch.Tensor:

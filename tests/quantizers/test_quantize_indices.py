@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from small_quantizers import BUILTIN, make
 
 from lfq_kit.quantizers import VQ, Quantizer, QuantizerOutput
 from lfq_kit.registry import QUANTIZERS
-from small_quantizers import BUILTIN, make
 
 SPATIAL = [(), (7,), (3, 4, 5)]
 
@@ -15,7 +15,6 @@ VQ_CONFIGS = {
     "l2": {"use_l2_norm": True},
     "ema_restarts": {"ema_update": True, "dead_code_threshold": 2.0},
 }
-
 
 
 @pytest.mark.parametrize("spatial", SPATIAL, ids=str)

@@ -19,8 +19,9 @@ module tree, which is what makes 2D → 3D inflation a pure weight copy.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Callable, Literal, NamedTuple, Sequence
+from typing import Literal, NamedTuple
 
 from torch import Tensor, nn
 
@@ -202,7 +203,8 @@ class ConvDecoder(Decoder):
     """Generic MAGVIT-v2-layout decoder: ``(B, in_channels, *S') → (B, out_channels, *S)``.
 
     The latent ``z`` (with a ``head_layer``: ``head(z)``) is the input of the first conv and also the condition
-    of each level's :class:`~lfq_kit.nn.AdaptiveGroupNorm` (``adaptive_norm=True``). Arguments as :class:`ConvEncoder`, plus:
+    of each level's :class:`~lfq_kit.nn.AdaptiveGroupNorm` (``adaptive_norm=True``). Arguments as
+    :class:`ConvEncoder`, plus:
 
     Args:
         upsample_layer: ``upsample_layer(channels, factors)``; ``factors`` are listed in encoder order and

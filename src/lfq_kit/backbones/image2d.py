@@ -14,7 +14,7 @@ treat every encoder the same way (video in, video latent out).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from einops import rearrange
 from torch import Tensor

@@ -13,7 +13,7 @@ are not subject to the causality invariant.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 

@@ -28,8 +28,9 @@ model is NOT causal (the clip-length rule ``1 + r·k`` stays).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from ..nn import CausalConv3d, DepthToSpaceUpsample, TokenMLP, TubeletEmbed, TubeletUnembed, inflate_2d_to_3d
 from ..registry import BACKBONES
@@ -185,8 +186,9 @@ class Magvit2Decoder(ConvDecoder):
     """MAGVIT-v2 causal decoder: ``(B, in_channels, T', H', W') → (B, out_channels, 1 + r·(T' − 1), s·H', s·W')``.
 
     The quantized latent is both the input and the condition of an AdaptiveGroupNorm at the start of every
-    level (with the token MLP: the MLP's output is). Upsamplers are a causal conv to ``C·s_t·s_h·s_w`` channels then depth-to-space, dropping the
-    first ``s_t − 1`` frames (``5 → 9 → 17``, ``1 → 1``). Output pixels are unbounded (no tanh).
+    level (with the token MLP: the MLP's output is). Upsamplers are a causal conv to ``C·s_t·s_h·s_w`` channels
+    then depth-to-space, dropping the first ``s_t − 1`` frames (``5 → 9 → 17``, ``1 → 1``). Output pixels are
+    unbounded (no tanh).
 
     Args:
         in_channels: latent dim (18 for a 2^18 LFQ vocabulary).

@@ -49,12 +49,22 @@ class MaskedDecoder(nn.Module):
         final_norm_eps: epsilon of the final LayerNorm (None: ``norm_eps``; transformers' ``decoder.norm``: 1e-5).
     """
 
-    def __init__(self, num_tokens: int, encoder_dim: int, dim: int = 384, depth: int = 4, num_heads: int = 6,
-                 mlp_ratio: float = 4.0, norm_eps: float = 1e-5, final_norm_eps: float | None = None) -> None:
+    def __init__(
+        self,
+        num_tokens: int,
+        encoder_dim: int,
+        dim: int = 384,
+        depth: int = 4,
+        num_heads: int = 6,
+        mlp_ratio: float = 4.0,
+        norm_eps: float = 1e-5,
+        final_norm_eps: float | None = None,
+    ) -> None:
         super().__init__()
         if min(dim, depth, num_heads) < 1 or dim % num_heads:
-            raise ValueError(f"decoder needs dim, depth, num_heads >= 1 and dim % num_heads == 0, got {dim}, {depth}, "
-                             f"{num_heads}")  # fmt: skip
+            raise ValueError(
+                f"decoder needs dim, depth, num_heads >= 1 and dim % num_heads == 0, got {dim}, {depth}, {num_heads}"
+            )
         self.num_tokens, self.dim = num_tokens, dim
         self.proj = nn.Linear(encoder_dim, dim, bias=False)
         self.mask_token = nn.Parameter(trunc_normal_(torch.zeros(1, 1, dim), std=0.02))

@@ -18,7 +18,7 @@ non-causal: they judge whole clips.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch.nn.functional as F
 from einops import rearrange
@@ -136,9 +136,15 @@ class StyleGANDiscriminator3d(_StyleGANDiscriminator):
         negative_slope: float = 0.2,
     ) -> None:
         super().__init__(
-            in_channels, base_channels, channel_multipliers, final_size, blur_filter_size, negative_slope,
-            SameConv3d, BlurPool3d,
-        )  # fmt: skip
+            in_channels,
+            base_channels,
+            channel_multipliers,
+            final_size,
+            blur_filter_size,
+            negative_slope,
+            SameConv3d,
+            BlurPool3d,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x, (5,), "(B, C, T, H, W)")
@@ -171,9 +177,15 @@ class StyleGANDiscriminator2d(_StyleGANDiscriminator):
         negative_slope: float = 0.2,
     ) -> None:
         super().__init__(
-            in_channels, base_channels, channel_multipliers, final_size, blur_filter_size, negative_slope,
-            SameConv2d, BlurPool2d,
-        )  # fmt: skip
+            in_channels,
+            base_channels,
+            channel_multipliers,
+            final_size,
+            blur_filter_size,
+            negative_slope,
+            SameConv2d,
+            BlurPool2d,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x, (4, 5), "(B, C, H, W) or (B, C, T, H, W)")

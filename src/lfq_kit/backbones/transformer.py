@@ -21,10 +21,19 @@ import torch
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import Tensor, nn
+
 from ..nn.checkpointing import maybe_checkpoint
 from ..registry import BACKBONES
 
-__all__ = ["BidirectionalTransformer", "TransformerB", "TransformerL", "TransformerS", "TransformerTiny", "run_blocks", "transformer_blocks"]
+__all__ = [
+    "BidirectionalTransformer",
+    "TransformerB",
+    "TransformerL",
+    "TransformerS",
+    "TransformerTiny",
+    "run_blocks",
+    "transformer_blocks",
+]
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -35,8 +44,16 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def transformer_blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, dropout: float, attn_dropout: float,
-                       drop_path: float, norm_eps: float = 1e-5) -> nn.ModuleList:  # fmt: skip
+def transformer_blocks(
+    dim: int,
+    depth: int,
+    num_heads: int,
+    mlp_ratio: float,
+    dropout: float,
+    attn_dropout: float,
+    drop_path: float,
+    norm_eps: float = 1e-5,
+) -> nn.ModuleList:
     """``depth`` pre-norm timm ViT blocks (qkv bias), drop-path rate rising linearly from 0 to ``drop_path``.
 
     ``norm_eps``: the LayerNorms' epsilon (PyTorch's 1e-5; MCG-NJU VideoMAE ``modeling_finetune.py`` /
@@ -44,8 +61,16 @@ def transformer_blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, d
     rates = torch.linspace(0, drop_path, depth).tolist()
     norm = partial(nn.LayerNorm, eps=norm_eps)
     return nn.ModuleList(
-        Block(dim, num_heads, mlp_ratio, qkv_bias=True, proj_drop=dropout, attn_drop=attn_dropout, drop_path=r,
-              norm_layer=norm)
+        Block(
+            dim,
+            num_heads,
+            mlp_ratio,
+            qkv_bias=True,
+            proj_drop=dropout,
+            attn_drop=attn_dropout,
+            drop_path=r,
+            norm_layer=norm,
+        )
         for r in rates
     )
 
@@ -88,7 +113,9 @@ class BidirectionalTransformer(nn.Module):
     ) -> None:
         super().__init__()
         if min(dim, depth, num_heads) < 1 or dim % num_heads:
-            raise ValueError(f"need dim, depth, num_heads >= 1 and dim % num_heads == 0, got {dim}, {depth}, {num_heads}")
+            raise ValueError(
+                f"need dim, depth, num_heads >= 1 and dim % num_heads == 0, got {dim}, {depth}, {num_heads}"
+            )
         self.dim = dim
         self.depth = depth
         self.activation_checkpointing = activation_checkpointing

@@ -26,8 +26,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 """Per-channel (RGB) standard deviation VideoMAE divides by after subtracting :data:`IMAGENET_MEAN`."""
 
 
-def tubelet_grid(clip_size: tuple[int, int, int], tubelet_size: int, patch_size: int,
-                 first_frame_patch: bool = False) -> tuple[int, int, int]:  # fmt: skip
+def tubelet_grid(
+    clip_size: tuple[int, int, int], tubelet_size: int, patch_size: int, first_frame_patch: bool = False
+) -> tuple[int, int, int]:
     """The token grid ``(T', H', W')`` of a ``(T, H, W)`` clip.
 
     Raises:
@@ -43,8 +44,9 @@ def tubelet_grid(clip_size: tuple[int, int, int], tubelet_size: int, patch_size:
     return (frames // tubelet_size + (1 if first_frame_patch else 0), h // patch_size, w // patch_size)
 
 
-def fold_input_normalization(weight: Tensor, bias: Tensor, mean: tuple[float, ...] = IMAGENET_MEAN,
-                             std: tuple[float, ...] = IMAGENET_STD) -> tuple[Tensor, Tensor]:
+def fold_input_normalization(
+    weight: Tensor, bias: Tensor, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
+) -> tuple[Tensor, Tensor]:
     """Fold ``n = ((x + 1) / 2 − mean) / std`` into a stride-equals-kernel convolution, so that the new one applied
     to ``x`` in ``[−1, 1]`` gives what the old one gives on ``n``.
 
@@ -82,16 +84,25 @@ class TubeletEmbedding(nn.Module):
         first_frame_patch: embed frame 0 alone with a ``1 × p × p`` convolution of its own (causal grids).
     """
 
-    def __init__(self, in_channels: int = 3, dim: int = 768, tubelet_size: int = 2, patch_size: int = 16,
-                 first_frame_patch: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int = 3,
+        dim: int = 768,
+        tubelet_size: int = 2,
+        patch_size: int = 16,
+        first_frame_patch: bool = False,
+    ) -> None:
         super().__init__()
         self.tubelet_size = tubelet_size
         self.patch_size = patch_size
         self.first_frame_patch = first_frame_patch
         kernel = (tubelet_size, patch_size, patch_size)
         self.proj = nn.Conv3d(in_channels, dim, kernel, stride=kernel)
-        self.first = (nn.Conv3d(in_channels, dim, (1, patch_size, patch_size), stride=(1, patch_size, patch_size))
-                      if first_frame_patch else None)  # fmt: skip
+        self.first = (
+            nn.Conv3d(in_channels, dim, (1, patch_size, patch_size), stride=(1, patch_size, patch_size))
+            if first_frame_patch
+            else None
+        )
 
     def forward(self, video: Tensor) -> Tensor:
         if video.ndim != 5:

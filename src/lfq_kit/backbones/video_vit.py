@@ -94,8 +94,9 @@ class VideoViT(nn.Module):
     ) -> None:
         super().__init__()
         if min(dim, depth, num_heads) < 1 or dim % num_heads:
-            raise ValueError(f"need dim, depth, num_heads >= 1 and dim % num_heads == 0, got {dim}, {depth}, "
-                             f"{num_heads}")  # fmt: skip
+            raise ValueError(
+                f"need dim, depth, num_heads >= 1 and dim % num_heads == 0, got {dim}, {depth}, {num_heads}"
+            )
         if position not in ("sincos", "learned"):
             raise ValueError(f"position must be 'sincos' or 'learned', got {position!r}")
         self.clip_size = tuple(int(v) for v in clip_size)
@@ -130,8 +131,9 @@ class VideoViT(nn.Module):
         """Tubelet tokens plus position embeddings: ``(B, C, T, H, W)`` → ``(B, N, dim)``."""
         if video.ndim != 5 or video.shape[1] != self.in_channels or tuple(video.shape[2:]) != self.clip_size:
             size = ", ".join(map(str, self.clip_size))
-            raise ValueError(f"{type(self).__name__} expects (B, {self.in_channels}, {size}) clips, got shape "
-                             f"{tuple(video.shape)}")  # fmt: skip
+            raise ValueError(
+                f"{type(self).__name__} expects (B, {self.in_channels}, {size}) clips, got shape {tuple(video.shape)}"
+            )
         x = self.patch_embed(video)
         return x + self.pos_embed.to(x.dtype)
 

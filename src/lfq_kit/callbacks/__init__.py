@@ -5,4 +5,11 @@ from .generation_logger import GenerationLogger, video_grid
 from .reconstruction_logger import ReconstructionLogger, frame_grid
 from .token_writer import TokenWriter
 
-__all__ = ["AtomicModelCheckpoint", "GenerationLogger", "ReconstructionLogger", "TokenWriter", "frame_grid", "video_grid"]
+__all__ = [
+    "AtomicModelCheckpoint",
+    "GenerationLogger",
+    "ReconstructionLogger",
+    "TokenWriter",
+    "frame_grid",
+    "video_grid",
+]

@@ -37,8 +37,16 @@ class GenerationLogger(Callback):
         seed: seed of the sampling generator (the same samples' evolution is shown over training).
     """
 
-    def __init__(self, classes: list[int] | None = None, num_samples: int = 2, steps: int = 12, every_n_epochs: int = 1,
-                 max_frames: int = 8, log_video: bool = False, seed: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        classes: list[int] | None = None,
+        num_samples: int = 2,
+        steps: int = 12,
+        every_n_epochs: int = 1,
+        max_frames: int = 8,
+        log_video: bool = False,
+        seed: int = 0,
+    ) -> None:
         self.classes = classes
         self.num_samples = num_samples
         self.steps = steps

@@ -37,7 +37,9 @@ class ReconstructionLogger(Callback):
         log_video: also log videos through ``add_video`` (needs moviepy for TensorBoard).
     """
 
-    def __init__(self, max_videos: int = 4, max_frames: int = 8, every_n_epochs: int = 1, log_video: bool = False) -> None:
+    def __init__(
+        self, max_videos: int = 4, max_frames: int = 8, every_n_epochs: int = 1, log_video: bool = False
+    ) -> None:
         self.max_videos = max_videos
         self.max_frames = max_frames
         self.every_n_epochs = every_n_epochs
@@ -58,7 +60,9 @@ class ReconstructionLogger(Callback):
         video = batch["video"][: self.max_videos]
         recon = pl_module.decode(pl_module.encode(video))
         step = pl_module.global_step
-        logger.experiment.add_image("val/reconstruction", frame_grid(video, recon, self.max_videos, self.max_frames), step)
+        logger.experiment.add_image(
+            "val/reconstruction", frame_grid(video, recon, self.max_videos, self.max_frames), step
+        )
         if self.log_video:
             pair = torch.cat([video, recon], dim=-1)  # side by side
             clip = ((pair.transpose(1, 2).float() + 1) / 2).clamp(0, 1).cpu()  # (N, T, C, H, W) as add_video wants

@@ -15,7 +15,7 @@ Audio is not carried: only the first video stream is compressed.
 from __future__ import annotations
 
 import argparse
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -33,22 +33,35 @@ def _source(name: str, resolution: int | None):
 
 
 def _compress_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lfq-kit compress", description="Compress a video (any format PyAV reads; "
-                                f"sample:NAME for a bundled clip) into an .lfq file of tokenizer tokens; {_AUDIO}.")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="lfq-kit compress",
+        description="Compress a video (any format PyAV reads; "
+        f"sample:NAME for a bundled clip) into an .lfq file of tokenizer tokens; {_AUDIO}.",
+    )
     p.add_argument("input", help="video file, or sample:carphone_pristine.mp4 (etc.) for a bundled clip")
     p.add_argument("output", help="the .lfq file to write (written atomically)")
     p.add_argument("--tokenizer", help="tokenizer checkpoint (with --prior mlm: default the masked LM's tokenizer)")
-    p.add_argument("--prior", choices=["packed", "factorized", "mlm"], default="packed",
-                   help="packed: log2(K) bits per token; factorized: learned sub-token marginals (--prior-file); "
-                        "mlm: the masked LM as a context model (--mlm)")  # fmt: skip
+    p.add_argument(
+        "--prior",
+        choices=["packed", "factorized", "mlm"],
+        default="packed",
+        help="packed: log2(K) bits per token; factorized: learned sub-token marginals (--prior-file); "
+        "mlm: the masked LM as a context model (--mlm)",
+    )
     p.add_argument("--prior-file", help="factorized prior (default: TOKENIZER.prior.safetensors, from fit-prior)")
     p.add_argument("--mlm", help="masked LM checkpoint for --prior mlm")
     p.add_argument("--mlm-steps", type=int, default=12, help="coding steps of the masked LM prior (12)")
     p.add_argument("--order-seed", type=int, default=0, help="seed of the masked LM prior's coding order (0)")
-    p.add_argument("--resolution", type=int, help="cut the center square and resize it to this size first (the "
-                   "quickstart models are trained at 64); the decompressed video then has this size")  # fmt: skip
+    p.add_argument(
+        "--resolution",
+        type=int,
+        help="cut the center square and resize it to this size first (the "
+        "quickstart models are trained at 64); the decompressed video then has this size",
+    )
     p.add_argument("--chunk-frames", type=int, help="frames per chunk (default 17, or the masked LM's clip length)")
-    p.add_argument("--batch-size", type=int, default=4, help="chunks processed together (memory); no effect on the file")
+    p.add_argument(
+        "--batch-size", type=int, default=4, help="chunks processed together (memory); no effect on the file"
+    )
     p.add_argument("--device", default="cpu", help="device of the tokenizer and the masked LM (cpu, cuda)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -84,21 +97,26 @@ def compress_command(argv: Sequence[str]) -> int:
         src = _source(args.input, args.resolution)
         if src.has_audio:
             print(f"note: {args.input} has audio; {_AUDIO}")
-        report = compress_video(src, args.output, tok, prior, args.chunk_frames, args.batch_size, args.device,
-                                progress=not args.no_progress)  # fmt: skip
+        report = compress_video(
+            src, args.output, tok, prior, args.chunk_frames, args.batch_size, args.device, progress=not args.no_progress
+        )
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"lfq-kit compress: {err}") from err
     kind = prior.kind if prior is not None else "packed"
-    print(f"wrote {report.path}: {report.num_frames} frames of {report.width} × {report.height}, {report.num_chunks} "
-          f"chunks, {report.file_bytes} bytes, {report.bpp:.4f} bpp ({kind} prior, "
-          f"{8 * report.payload_bytes / report.num_tokens:.2f} bits/token); tokenizer {report.tokenizer_seconds:.1f} s, "
-          f"coding {report.coding_seconds:.1f} s")  # fmt: skip
+    print(
+        f"wrote {report.path}: {report.num_frames} frames of {report.width} × {report.height}, {report.num_chunks} "
+        f"chunks, {report.file_bytes} bytes, {report.bpp:.4f} bpp ({kind} prior, "
+        f"{8 * report.payload_bytes / report.num_tokens:.2f} bits/token); tokenizer {report.tokenizer_seconds:.1f} s, "
+        f"coding {report.coding_seconds:.1f} s"
+    )
     return 0
 
 
 def _decompress_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lfq-kit decompress", description="Decode an .lfq file to a video at its "
-                                f"original size, frame count and rate (H.264 MP4); {_AUDIO}.")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="lfq-kit decompress",
+        description=f"Decode an .lfq file to a video at its original size, frame count and rate (H.264 MP4); {_AUDIO}.",
+    )
     p.add_argument("input", help="the .lfq file")
     p.add_argument("output", help="the video to write (.mp4; written atomically)")
     p.add_argument("--tokenizer", help="tokenizer checkpoint (default: the path stored in the file)")
@@ -116,28 +134,49 @@ def decompress_command(argv: Sequence[str]) -> int:
 
     args = _decompress_parser().parse_args(list(argv))
     try:
-        report = decompress_video(args.input, args.output, args.tokenizer, args.mlm or args.prior_file,
-                                  args.batch_size, args.device, progress=not args.no_progress, crf=args.crf)  # fmt: skip
+        report = decompress_video(
+            args.input,
+            args.output,
+            args.tokenizer,
+            args.mlm or args.prior_file,
+            args.batch_size,
+            args.device,
+            progress=not args.no_progress,
+            crf=args.crf,
+        )
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"lfq-kit decompress: {err}") from err
-    print(f"wrote {report.output}: {report.num_frames} frames of {report.width} × {report.height} at {report.fps} fps "
-          f"({report.num_chunks} chunks; coding {report.coding_seconds:.1f} s, tokenizer {report.tokenizer_seconds:.1f} s)")
+    print(
+        f"wrote {report.output}: {report.num_frames} frames of {report.width} × {report.height} at {report.fps} fps "
+        f"({report.num_chunks} chunks; coding {report.coding_seconds:.1f} s, "
+        f"tokenizer {report.tokenizer_seconds:.1f} s)"
+    )
     return 0
 
 
 def _fit_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lfq-kit fit-prior", description="Fit the factorized prior (sub-token "
-                                "marginals) of a tokenizer on the tokens of some videos or token shards.")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="lfq-kit fit-prior",
+        description="Fit the factorized prior (sub-token "
+        "marginals) of a tokenizer on the tokens of some videos or token shards.",
+    )
     p.add_argument("videos", nargs="*", help="training videos (sample:NAME for a bundled clip)")
     p.add_argument("--tokenizer", required=True, help="tokenizer checkpoint")
     p.add_argument("--tokens", nargs="*", default=[], help="token shard folders (lfq-kit predict with TokenWriter)")
     p.add_argument("--output", help="prior file (default: TOKENIZER.prior.safetensors, beside the checkpoint)")
     p.add_argument("--groups", type=int, help="sub-token groups (default: 2 for 2^18 ids, S = 512)")
-    p.add_argument("--resolution", type=int, help="center square resized to this size (as compress --resolution); "
-                   "each video is held in memory at this size")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        help="center square resized to this size (as compress --resolution); each video is held in memory at this size",
+    )
     p.add_argument("--chunk-frames", type=int, help="frames per chunk (default 17)")
-    p.add_argument("--stride", type=int, help="frames between chunk starts: below --chunk-frames, overlapping chunks "
-                   "give more (different) tokens of the same videos (default: back to back, as compress cuts them)")
+    p.add_argument(
+        "--stride",
+        type=int,
+        help="frames between chunk starts: below --chunk-frames, overlapping chunks "
+        "give more (different) tokens of the same videos (default: back to back, as compress cuts them)",
+    )
     p.add_argument("--alpha", type=float, default=32.0, help="pull of the conditionals toward the marginals (32)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="cpu")
@@ -161,8 +200,15 @@ def _in_memory(name: str, resolution: int | None):
     return TensorSource(frames.contiguous(), src.fps, name)
 
 
-def _video_tokens(tok, names: Sequence[str], resolution: int | None, chunk_frames: int | None, stride: int | None,
-                  batch_size: int, device: str) -> Iterator[Tensor]:  # fmt: skip
+def _video_tokens(
+    tok,
+    names: Sequence[str],
+    resolution: int | None,
+    chunk_frames: int | None,
+    stride: int | None,
+    batch_size: int,
+    device: str,
+) -> Iterator[Tensor]:
     """Token ids of chunks of every video, a batch at a time: compress's chunks, or with ``stride`` every full chunk
     starting at a multiple of ``stride``."""
     import math
@@ -204,17 +250,24 @@ def fit_prior_command(argv: Sequence[str]) -> int:
         for folder in args.tokens:
             header, tensors, _ = read_token_split(folder)
             if header["tokenizer_hash"] not in (None, tok.hash):
-                raise ValueError(f"the token shards in {folder!r} were written by tokenizer "
-                                 f"{header['tokenizer_hash'][:12]}, not {tok.hash[:12]}")  # fmt: skip
+                raise ValueError(
+                    f"the token shards in {folder!r} were written by tokenizer "
+                    f"{header['tokenizer_hash'][:12]}, not {tok.hash[:12]}"
+                )
             shards.append(tensors["indices"])
-        batches = list(_video_tokens(tok, args.videos, args.resolution, args.chunk_frames, args.stride,
-                                     args.batch_size, args.device))  # fmt: skip
+        batches = list(
+            _video_tokens(
+                tok, args.videos, args.resolution, args.chunk_frames, args.stride, args.batch_size, args.device
+            )
+        )
         tokens = [*shards, *batches]
         prior = fit_factorized_prior(tokens, tok.codebook_size, tok.hash, args.groups, args.alpha)
         out = prior.save(args.output or sidecar_path(args.tokenizer), sources=[*args.videos, *args.tokens])
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"lfq-kit fit-prior: {err}") from err
     bits = sum(sum(prior.ideal_bits(t.reshape(len(t), -1))) for t in tokens) / prior.num_tokens  # per batch
-    print(f"wrote {out}: sub-token model ({prior.num_groups} × {prior.sub_vocab} values) fitted on {prior.num_tokens} "
-          f"tokens; {bits:.2f} bits/token on them (packed: {math.ceil(math.log2(tok.codebook_size))})")  # fmt: skip
+    print(
+        f"wrote {out}: sub-token model ({prior.num_groups} × {prior.sub_vocab} values) fitted on {prior.num_tokens} "
+        f"tokens; {bits:.2f} bits/token on them (packed: {math.ceil(math.log2(tok.codebook_size))})"
+    )
     return 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["convert_command"]
 
@@ -29,8 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     om2 = sub.add_parser("open-magvit2", help="Open-MAGVIT2 (SEED-Voken) LFQ tokenizer .ckpt → VideoTokenizer")
     om2.add_argument("source", help="the Open-MAGVIT2 Lightning checkpoint (.ckpt)")
     om2.add_argument("--output", required=True, help="the lfq-kit VideoTokenizer checkpoint to write")
-    om2.add_argument("--config", help="architecture config (configs/pretrained/open_magvit2_*.yaml); "
-                     "default: read from the checkpoint's weights")  # fmt: skip
+    om2.add_argument(
+        "--config",
+        help="architecture config (configs/pretrained/open_magvit2_*.yaml); "
+        "default: read from the checkpoint's weights",
+    )
     om2.add_argument("--no-ema", action="store_true", help="take the trained weights, not their EMA copy")
     om2.add_argument("--trust-pickle", action="store_true", help=_TRUST)
     mae = sub.add_parser("videomae", help="VideoMAE (MCG-NJU .pth or transformers folder) → lfq-kit checkpoint")
@@ -38,8 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     mae.add_argument("--output", required=True, help="the lfq-kit checkpoint to write")
     mae.add_argument("--num-heads", type=int, help="encoder heads of an MCG-NJU .pth of a width without a release")
     mae.add_argument("--decoder-heads", type=int, help="decoder heads of such a pretraining .pth")
-    mae.add_argument("--clip-size", type=int, nargs=3, metavar=("T", "H", "W"),
-                     help="clip size of an MCG-NJU .pth (default: the released 16 224 224)")
+    mae.add_argument(
+        "--clip-size",
+        type=int,
+        nargs=3,
+        metavar=("T", "H", "W"),
+        help="clip size of an MCG-NJU .pth (default: the released 16 224 224)",
+    )
     mae.add_argument("--trust-pickle", action="store_true", help=_TRUST)
     return parser
 
@@ -53,14 +61,20 @@ def convert_command(argv: Sequence[str]) -> int:
         if args.family == "open-magvit2":
             from ..pretrained.open_magvit2 import convert_open_magvit2
 
-            result = convert_open_magvit2(args.source, args.output, config=args.config, ema=not args.no_ema,
-                                          trust_pickle=args.trust_pickle)  # fmt: skip
+            result = convert_open_magvit2(
+                args.source, args.output, config=args.config, ema=not args.no_ema, trust_pickle=args.trust_pickle
+            )
         else:
             from ..pretrained.videomae import convert_videomae
 
-            result = convert_videomae(args.source, args.output, trust_pickle=args.trust_pickle,
-                                      num_heads=args.num_heads, decoder_heads=args.decoder_heads,
-                                      clip_size=tuple(args.clip_size) if args.clip_size else None)
+            result = convert_videomae(
+                args.source,
+                args.output,
+                trust_pickle=args.trust_pickle,
+                num_heads=args.num_heads,
+                decoder_heads=args.decoder_heads,
+                clip_size=tuple(args.clip_size) if args.clip_size else None,
+            )
     except (FileNotFoundError, LayoutError) as err:
         raise SystemExit(f"lfq-kit convert {args.family}: {err}") from None
     print(f"{result.source_format}: {result.tensors} tensors; check: {result.check}")

@@ -16,8 +16,9 @@ tokenizer's own reconstruction (the best the tokens allow).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -53,8 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--frame-prediction", action="store_true", help="predict frames of the config's clips")
     parser.add_argument("--config", help="YAML whose `data` section gives the clips (frame prediction)")
     parser.add_argument("--num-clips", type=int, default=4, help="clips to predict (frame prediction)")
-    parser.add_argument("--condition-frames", type=int, default=None,
-                        help="frames given as the condition (default: the model's condition_frames, else 5)")
+    parser.add_argument(
+        "--condition-frames",
+        type=int,
+        default=None,
+        help="frames given as the condition (default: the model's condition_frames, else 5)",
+    )
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--choice-temperature", type=float, default=4.5)
     parser.add_argument("--guidance-scale", type=float, default=0.0)
@@ -107,15 +112,23 @@ def generate_command(argv: Sequence[str]) -> int:
 
     args = _parser().parse_args(list(argv))
     if not Path(args.mlm).is_file():
-        raise SystemExit(f"lfq-kit generate: MaskedLM checkpoint {args.mlm!r} not found; train one with "
-                         "`lfq-kit fit --config configs/quickstart_mlm.yaml`")  # fmt: skip
+        raise SystemExit(
+            f"lfq-kit generate: MaskedLM checkpoint {args.mlm!r} not found; train one with "
+            "`lfq-kit fit --config configs/quickstart_mlm.yaml`"
+        )
     model = MaskedLM.load_from_checkpoint(args.mlm, map_location="cpu").eval()
     tok = model.frozen_tokenizer
     if tok is None:
         raise SystemExit("lfq-kit generate: the MaskedLM has no tokenizer to decode its tokens with")
     generator = torch.Generator().manual_seed(args.seed)
-    sampling = dict(steps=args.steps, choice_temperature=args.choice_temperature, guidance_scale=args.guidance_scale,
-                    temperature=args.temperature, top_k=args.top_k, generator=generator)  # fmt: skip
+    sampling = dict(
+        steps=args.steps,
+        choice_temperature=args.choice_temperature,
+        guidance_scale=args.guidance_scale,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        generator=generator,
+    )
     out = Path(args.output)
     if args.frame_prediction:
         if args.config is None:
@@ -133,8 +146,10 @@ def generate_command(argv: Sequence[str]) -> int:
             "copy last condition frame": frame_prediction_scores(last, real[:, :, frames:]),
             "tokenizer reconstruction": frame_prediction_scores(tok.decode(ids)[:, :, frames:], real[:, :, frames:]),
         }
-        print(f"frame prediction: {frames} condition frames ({latent} latent), {real.shape[2] - frames} predicted, "
-              f"{len(real)} clips")  # fmt: skip
+        print(
+            f"frame prediction: {frames} condition frames ({latent} latent), {real.shape[2] - frames} predicted, "
+            f"{len(real)} clips"
+        )
         print(f"| {'predicted frames':<28} | PSNR (dB) | SSIM  |\n| {'-' * 28} | --------- | ----- |")
         for name, s in rows.items():
             print(f"| {name:<28} | {s.psnr:9.2f} | {s.ssim:.3f} |")
@@ -145,8 +160,11 @@ def generate_command(argv: Sequence[str]) -> int:
         labels = torch.tensor([c for c in classes for _ in range(args.samples_per_class)], dtype=torch.long)
         ids = model.generate(labels if classes else None, num_samples=args.samples_per_class, **sampling)
         videos = tok.decode(ids)
-        names = [f"class{c}_sample{i}" for c in classes for i in range(args.samples_per_class)] if classes else [
-            f"sample{i}" for i in range(args.samples_per_class)]  # fmt: skip
+        names = (
+            [f"class{c}_sample{i}" for c in classes for i in range(args.samples_per_class)]
+            if classes
+            else [f"sample{i}" for i in range(args.samples_per_class)]
+        )
     _write(out, videos, names, args.fps)
     print(f"wrote {len(names)} videos and grid.png to {out}")
     return 0

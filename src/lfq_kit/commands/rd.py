@@ -10,8 +10,8 @@ Writes ``rd.md`` (the table), ``rd.csv`` and ``rd.png`` (bpp against PSNR, MS-SS
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["rd_command"]
 
@@ -19,8 +19,11 @@ __all__ = ["rd_command"]
 def _parser() -> argparse.ArgumentParser:
     from ..compression.rate_distortion import DEFAULT_CRFS
 
-    p = argparse.ArgumentParser(prog="lfq-kit rd", description="Rate–distortion: lfq-kit (each prior) against "
-                                "libx264, libx265 and SVT-AV1 at several crf values, on the same frames.")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="lfq-kit rd",
+        description="Rate–distortion: lfq-kit (each prior) against "
+        "libx264, libx265 and SVT-AV1 at several crf values, on the same frames.",
+    )
     p.add_argument("--tokenizer", required=True, help="tokenizer checkpoint")
     p.add_argument("--input", default="sample:carphone_pristine.mp4", help="video (default: the held-out sample clip)")
     p.add_argument("--resolution", type=int, default=64, help="center square resized to this size (64; 0: as is)")
@@ -32,8 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--codecs", nargs="*", default=list(DEFAULT_CRFS), choices=list(DEFAULT_CRFS))
     for codec, crfs in DEFAULT_CRFS.items():
         p.add_argument(f"--crf-{codec}", type=int, nargs="+", default=list(crfs), help=f"crf values ({crfs})")
-    p.add_argument("--lpips-weights", help="local torchvision AlexNet weights for LPIPS (default: torch's hub cache "
-                   "when it holds them; else LPIPS is skipped)")  # fmt: skip
+    p.add_argument(
+        "--lpips-weights",
+        help="local torchvision AlexNet weights for LPIPS (default: torch's hub cache "
+        "when it holds them; else LPIPS is skipped)",
+    )
     p.add_argument("--output", default="runs/rd", help="folder for rd.md, rd.csv, rd.png and the .lfq files")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="cpu")
@@ -42,11 +48,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def rd_command(argv: Sequence[str]) -> int:
     from ..compression import rate_distortion as rd
-    from ..io import write_atomic
     from ..compression.factorized import FactorizedPrior, sidecar_path
     from ..compression.metrics import lpips_weights
     from ..compression.mlm_prior import MaskedLMPrior
     from ..compression.packed import PackedPrior
+    from ..io import write_atomic
     from ..models.frozen_tokenizer import FrozenTokenizer
 
     args = _parser().parse_args(list(argv))
@@ -74,8 +80,10 @@ def rd_command(argv: Sequence[str]) -> int:
 
         lpips = LPIPSLoss("alex", weights)
     t, h, w = frames.shape[:3]
-    print(f"{args.input}: {t} frames of {w} × {h} at {fps} fps; priors {', '.join(priors)}; "
-          f"codecs {', '.join(args.codecs)}")
+    print(
+        f"{args.input}: {t} frames of {w} × {h} at {fps} fps; priors {', '.join(priors)}; "
+        f"codecs {', '.join(args.codecs)}"
+    )
     points = rd.lfq_points(frames, fps, tok, priors, out, lpips, args.batch_size, args.device)
     for codec in args.codecs:
         points += rd.codec_points(frames, fps, codec, getattr(args, f"crf_{codec}"), lpips)

@@ -26,9 +26,10 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -119,11 +120,29 @@ class StreamHeader:
         if len(hints) > 0xFFFF:
             raise ValueError(f"hints of {len(hints)} bytes exceed the header's 65535")
         fps = Fraction(self.fps)
-        body = _HEADER.pack(MAGIC, FORMAT_VERSION, PRIOR_KINDS.index(self.prior), 0,
-                            bytes.fromhex(self.tokenizer_hash), bytes.fromhex(self.prior_id), self.codebook_size,
-                            self.num_frames, fps.numerator, fps.denominator, self.height, self.width,
-                            self.padded_height, self.padded_width, self.chunk_frames, self.num_chunks,
-                            *self.prior_params, len(hints)) + hints  # fmt: skip
+        body = (
+            _HEADER.pack(
+                MAGIC,
+                FORMAT_VERSION,
+                PRIOR_KINDS.index(self.prior),
+                0,
+                bytes.fromhex(self.tokenizer_hash),
+                bytes.fromhex(self.prior_id),
+                self.codebook_size,
+                self.num_frames,
+                fps.numerator,
+                fps.denominator,
+                self.height,
+                self.width,
+                self.padded_height,
+                self.padded_width,
+                self.chunk_frames,
+                self.num_chunks,
+                *self.prior_params,
+                len(hints),
+            )
+            + hints
+        )
         return body + _CRC.pack(zlib.crc32(body))
 
     @property
@@ -180,13 +199,18 @@ def read_header(src: BinaryIO, path: str) -> StreamHeader:
     """
     fixed = _read_exact(src, _HEADER.size)
     if fixed[:4] != MAGIC:
-        raise CompressedFileError(path, f"not an lfq-kit compressed file: magic {fixed[:4]!r}, expected {MAGIC!r}", offset=0)
+        raise CompressedFileError(
+            path, f"not an lfq-kit compressed file: magic {fixed[:4]!r}, expected {MAGIC!r}", offset=0
+        )
     if len(fixed) < _HEADER.size:
         raise CompressedFileError(path, f"truncated: the file ends inside the header ({len(fixed)} bytes)", offset=0)
-    (_, version, kind, _, tok, prior_id, k, frames, num, den, h, w, ph, pw, chunk_frames, chunks, pa, pb,
-     hints_len) = _HEADER.unpack(fixed)  # fmt: skip
+    (_, version, kind, _, tok, prior_id, k, frames, num, den, h, w, ph, pw, chunk_frames, chunks, pa, pb, hints_len) = (
+        _HEADER.unpack(fixed)
+    )
     if version != FORMAT_VERSION:
-        raise CompressedFileError(path, f"format version {version}; this lfq-kit reads version {FORMAT_VERSION}", offset=4)
+        raise CompressedFileError(
+            path, f"format version {version}; this lfq-kit reads version {FORMAT_VERSION}", offset=4
+        )
     hints = _read_exact(src, hints_len)
     crc = _read_exact(src, _CRC.size)
     if len(hints) < hints_len or len(crc) < _CRC.size:
@@ -195,8 +219,22 @@ def read_header(src: BinaryIO, path: str) -> StreamHeader:
         raise CompressedFileError(path, "checksum mismatch: the header is corrupted", offset=0)
     if kind >= len(PRIOR_KINDS) or den == 0:
         raise CompressedFileError(path, f"invalid fields (prior code {kind}, fps {num}/{den})", offset=0)
-    return StreamHeader(tok.hex(), PRIOR_KINDS[kind], prior_id.hex(), (pa, pb), k, frames, Fraction(num, den), h, w,
-                        ph, pw, chunk_frames, chunks, json.loads(hints.decode()))  # fmt: skip
+    return StreamHeader(
+        tok.hex(),
+        PRIOR_KINDS[kind],
+        prior_id.hex(),
+        (pa, pb),
+        k,
+        frames,
+        Fraction(num, den),
+        h,
+        w,
+        ph,
+        pw,
+        chunk_frames,
+        chunks,
+        json.loads(hints.decode()),
+    )
 
 
 def read_chunks(src: BinaryIO, path: str, header: StreamHeader) -> Iterator[ChunkRecord]:
@@ -226,5 +264,9 @@ def read_chunks(src: BinaryIO, path: str, header: StreamHeader) -> Iterator[Chun
         offset += _CHUNK.size + _CRC.size + length
     extra = len(_read_exact(src, 1 << 16))
     if extra:
-        raise CompressedFileError(path, f"{extra}{'+' if extra == 1 << 16 else ''} unexpected bytes after the last "
-                                  f"chunk ({header.num_chunks} chunks)", offset=offset)  # fmt: skip
+        raise CompressedFileError(
+            path,
+            f"{extra}{'+' if extra == 1 << 16 else ''} unexpected bytes after the last "
+            f"chunk ({header.num_chunks} chunks)",
+            offset=offset,
+        )

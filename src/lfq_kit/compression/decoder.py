@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -23,8 +24,15 @@ from .factorized import FactorizedPrior, sidecar_path
 from .packed import PackedPrior
 from .prior import TokenPrior
 
-__all__ = ["DecodedChunk", "DecompressReport", "decode_tokens", "decompress_video", "load_prior", "load_tokenizer",
-           "read_file_header"]  # fmt: skip
+__all__ = [
+    "DecodedChunk",
+    "DecompressReport",
+    "decode_tokens",
+    "decompress_video",
+    "load_prior",
+    "load_tokenizer",
+    "read_file_header",
+]
 
 
 class DecodedChunk(NamedTuple):
@@ -57,8 +65,9 @@ def read_file_header(path: str | os.PathLike) -> StreamHeader:
         return read_header(f, os.fspath(path))
 
 
-def load_tokenizer(header: StreamHeader, tokenizer: FrozenTokenizer | str | os.PathLike | None,
-                   path: str) -> FrozenTokenizer:  # fmt: skip
+def load_tokenizer(
+    header: StreamHeader, tokenizer: FrozenTokenizer | str | os.PathLike | None, path: str
+) -> FrozenTokenizer:
     """The tokenizer to decode with: the one given, or the header's hint; its hash must equal the header's.
 
     Raises:
@@ -68,18 +77,23 @@ def load_tokenizer(header: StreamHeader, tokenizer: FrozenTokenizer | str | os.P
     if tokenizer is None:
         hinted = header.hints.get("tokenizer")
         if hinted is None or not Path(hinted).is_file():
-            raise FileNotFoundError(f"{path}: the tokenizer it was compressed with ({hinted!r}, hash "
-                                    f"{header.tokenizer_hash[:12]}) is not there; pass --tokenizer")  # fmt: skip
+            raise FileNotFoundError(
+                f"{path}: the tokenizer it was compressed with ({hinted!r}, hash "
+                f"{header.tokenizer_hash[:12]}) is not there; pass --tokenizer"
+            )
         tokenizer = hinted
     tok = tokenizer if isinstance(tokenizer, FrozenTokenizer) else FrozenTokenizer(tokenizer)
     if tok.hash != header.tokenizer_hash:
-        raise ValueError(f"{path}: compressed with tokenizer {header.tokenizer_hash[:12]}, but {tok.path!r} has hash "
-                         f"{tok.hash[:12]} (a different tokenizer or other weights)")  # fmt: skip
+        raise ValueError(
+            f"{path}: compressed with tokenizer {header.tokenizer_hash[:12]}, but {tok.path!r} has hash "
+            f"{tok.hash[:12]} (a different tokenizer or other weights)"
+        )
     return tok
 
 
-def load_prior(header: StreamHeader, prior: TokenPrior | str | os.PathLike | None, path: str,
-               device: str | torch.device = "cpu") -> TokenPrior:  # fmt: skip
+def load_prior(
+    header: StreamHeader, prior: TokenPrior | str | os.PathLike | None, path: str, device: str | torch.device = "cpu"
+) -> TokenPrior:
     """The prior to decode with: the one given (an object, or the path of its file), else the header's hint (for
     ``factorized``, then the sidecar of the hinted tokenizer); its identity must equal the header's.
 
@@ -109,8 +123,10 @@ def load_prior(header: StreamHeader, prior: TokenPrior | str | os.PathLike | Non
         raise ValueError(f"{path}: coded with a {header.prior} prior, got a {chosen.kind} prior")
     if chosen.identity != header.prior_id:
         given = chosen.hint or "the prior given"
-        raise ValueError(f"{path}: coded with {header.prior} prior {header.prior_id[:12]}, but {given} has identity "
-                         f"{chosen.identity[:12]} (other weights or coding parameters)")
+        raise ValueError(
+            f"{path}: coded with {header.prior} prior {header.prior_id[:12]}, but {given} has identity "
+            f"{chosen.identity[:12]} (other weights or coding parameters)"
+        )
     return chosen
 
 
@@ -130,14 +146,18 @@ def _decoded(header: StreamHeader, batch: list[ChunkRecord], prior: TokenPrior, 
     out = []
     for record, chunk_ids in zip(batch, ids):
         if token_crc(chunk_ids.numpy()) != record.token_crc or int(chunk_ids.max()) >= header.codebook_size:
-            raise CompressedFileError(path, "decoded tokens fail their checksum: the prior gave the decoder other "
-                                      "probabilities than the encoder", record.index)  # fmt: skip
+            raise CompressedFileError(
+                path,
+                "decoded tokens fail their checksum: the prior gave the decoder other probabilities than the encoder",
+                record.index,
+            )
         out.append(DecodedChunk(record.index, record.frames, chunk_ids))
     return out
 
 
-def _decode_batches(path: str, prior: TokenPrior | str | None, batch_size: int,
-                    device: str | torch.device) -> Iterator[list[DecodedChunk]]:  # fmt: skip
+def _decode_batches(
+    path: str, prior: TokenPrior | str | None, batch_size: int, device: str | torch.device
+) -> Iterator[list[DecodedChunk]]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     with open(path, "rb") as f:
@@ -156,8 +176,12 @@ def _decode_batches(path: str, prior: TokenPrior | str | None, batch_size: int,
             yield _decoded(header, batch, chosen, path)
 
 
-def decode_tokens(path: str | os.PathLike, prior: TokenPrior | str | None = None, batch_size: int = 4,
-                  device: str | torch.device = "cpu") -> Iterator[DecodedChunk]:  # fmt: skip
+def decode_tokens(
+    path: str | os.PathLike,
+    prior: TokenPrior | str | None = None,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+) -> Iterator[DecodedChunk]:
     """Yield every chunk's token ids, in order, a batch of ``batch_size`` chunks (of one token grid) decoded at a
     time; the ids do not depend on ``batch_size`` or ``device``.
 
@@ -200,8 +224,13 @@ def decompress_video(
     kept: list[Tensor] = []
     times = {"coding": 0.0, "tokenizer": 0.0}
     batches = _decode_batches(path, prior, batch_size, device)
-    bar = tqdm(total=header.num_chunks, unit="chunk", desc=f"decompress {path}",
-               disable=not progress or header.num_chunks < 2, file=sys.stderr)  # fmt: skip
+    bar = tqdm(
+        total=header.num_chunks,
+        unit="chunk",
+        desc=f"decompress {path}",
+        disable=not progress or header.num_chunks < 2,
+        file=sys.stderr,
+    )
     try:
         with bar:
             while True:
@@ -226,6 +255,14 @@ def decompress_video(
         if writer is not None:
             writer.abort()
         raise
-    return DecompressReport(Path(output) if output is not None else None, header.num_frames, h, w, header.fps,
-                            header.num_chunks, times["coding"], times["tokenizer"],
-                            torch.cat(kept) if keep_video else None)  # fmt: skip
+    return DecompressReport(
+        Path(output) if output is not None else None,
+        header.num_frames,
+        h,
+        w,
+        header.fps,
+        header.num_chunks,
+        times["coding"],
+        times["tokenizer"],
+        torch.cat(kept) if keep_video else None,
+    )

@@ -80,19 +80,24 @@ def batches(spans: list[ChunkSpan], batch_size: int) -> list[list[ChunkSpan]]:
 
 def _check_prior(tokenizer: FrozenTokenizer, prior: TokenPrior) -> None:
     if prior.codebook_size != tokenizer.codebook_size:
-        raise ValueError(f"the {prior.kind} prior codes a vocabulary of {prior.codebook_size} ids, the tokenizer "
-                         f"{tokenizer.path!r} has {tokenizer.codebook_size}")  # fmt: skip
+        raise ValueError(
+            f"the {prior.kind} prior codes a vocabulary of {prior.codebook_size} ids, the tokenizer "
+            f"{tokenizer.path!r} has {tokenizer.codebook_size}"
+        )
     theirs = getattr(prior, "tokenizer_hash", None)
     if theirs is not None and theirs != tokenizer.hash:
-        raise ValueError(f"the {prior.kind} prior {prior.hint or ''} belongs to tokenizer {theirs[:12]}, but "
-                         f"{tokenizer.path!r} has hash {tokenizer.hash[:12]}")  # fmt: skip
+        raise ValueError(
+            f"the {prior.kind} prior {prior.hint or ''} belongs to tokenizer {theirs[:12]}, but "
+            f"{tokenizer.path!r} has hash {tokenizer.hash[:12]}"
+        )
 
 
 def _chunk_frames(tokenizer: FrozenTokenizer, prior: TokenPrior, chunk_frames: int | None) -> int:
     required = prior.required_chunk_frames()
     if required is not None and chunk_frames is not None and chunk_frames != required:
-        raise ValueError(f"the {prior.kind} prior was trained on clips of {required} frames; chunk_frames "
-                         f"{chunk_frames} differs")  # fmt: skip
+        raise ValueError(
+            f"the {prior.kind} prior was trained on clips of {required} frames; chunk_frames {chunk_frames} differs"
+        )
     return required or chunk_frames or default_chunk_frames(tokenizer.temporal_compression, tokenizer.causal)
 
 
@@ -144,23 +149,43 @@ def compress_video(
     hints = {"tokenizer": os.path.abspath(tokenizer.path)}
     if prior.hint:
         hints["prior"] = os.path.abspath(prior.hint)
-    header = StreamHeader(tokenizer.hash, prior.kind, prior.identity, prior.params, tokenizer.codebook_size,
-                          src.num_frames, src.fps, src.height, src.width, ph, pw, frames_per_chunk, len(spans),
-                          hints)  # fmt: skip
+    header = StreamHeader(
+        tokenizer.hash,
+        prior.kind,
+        prior.identity,
+        prior.params,
+        tokenizer.codebook_size,
+        src.num_frames,
+        src.fps,
+        src.height,
+        src.width,
+        ph,
+        pw,
+        frames_per_chunk,
+        len(spans),
+        hints,
+    )
     target = PartialFile(output)
     times = {"read": 0.0, "tokenizer": 0.0, "coding": 0.0}
     payload_bytes = num_tokens = 0
     ideal = 0.0 if measure_ideal else None
     kept: list[Tensor] = []
-    bar = tqdm(total=len(spans), unit="chunk", desc=f"compress {src.name}", disable=not progress or len(spans) < 2,
-               file=sys.stderr)  # fmt: skip
+    bar = tqdm(
+        total=len(spans),
+        unit="chunk",
+        desc=f"compress {src.name}",
+        disable=not progress or len(spans) < 2,
+        file=sys.stderr,
+    )
     with target:
         with open(target.partial, "wb") as f, bar:
             write_header(f, header)
             for batch in batches(spans, batch_size):
                 t0 = time.perf_counter()
                 frames = src.read(batch[0].start, batch[-1].start + batch[-1].frames - batch[0].start)
-                clips = [pad_clip(frames[c.start - batch[0].start :][: c.frames], c.padded_frames, ph, pw) for c in batch]
+                clips = [
+                    pad_clip(frames[c.start - batch[0].start :][: c.frames], c.padded_frames, ph, pw) for c in batch
+                ]
                 video = torch.stack(clips).to(device)
                 t1 = time.perf_counter()
                 ids = tokenizer.encode(video).cpu()
@@ -182,6 +207,20 @@ def compress_video(
                 bar.update(len(batch))
     out = target.path
     overhead = len(spans) * CHUNK_OVERHEAD_BYTES
-    return CompressReport(out, src.num_frames, src.height, src.width, len(spans), out.stat().st_size, header.size,
-                          overhead, payload_bytes, num_tokens, times["tokenizer"], times["coding"], times["read"],
-                          ideal, kept if keep_tokens else None)  # fmt: skip
+    return CompressReport(
+        out,
+        src.num_frames,
+        src.height,
+        src.width,
+        len(spans),
+        out.stat().st_size,
+        header.size,
+        overhead,
+        payload_bytes,
+        num_tokens,
+        times["tokenizer"],
+        times["coding"],
+        times["read"],
+        ideal,
+        kept if keep_tokens else None,
+    )

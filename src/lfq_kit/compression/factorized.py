@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -58,8 +58,10 @@ def default_num_groups(codebook_size: int) -> int:
             return g
         if s < 2:
             break
-    raise ValueError(f"a vocabulary of {codebook_size} ids splits into no equal sub-vocabularies of at most "
-                     f"{_MAX_SUB_VOCAB} values; give num_groups")  # fmt: skip
+    raise ValueError(
+        f"a vocabulary of {codebook_size} ids splits into no equal sub-vocabularies of at most "
+        f"{_MAX_SUB_VOCAB} values; give num_groups"
+    )
 
 
 class FactorizedPrior(TokenPrior):
@@ -79,14 +81,22 @@ class FactorizedPrior(TokenPrior):
 
     kind = "factorized"
 
-    def __init__(self, first: Tensor | np.ndarray, conditional: Tensor | np.ndarray, tokenizer_hash: str,
-                 path: str | None = None, num_tokens: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        first: Tensor | np.ndarray,
+        conditional: Tensor | np.ndarray,
+        tokenizer_hash: str,
+        path: str | None = None,
+        num_tokens: int = 0,
+    ) -> None:
         f, c = (np.asarray(t.numpy() if isinstance(t, Tensor) else t) for t in (first, conditional))
         s = f.shape[0] if f.ndim == 1 else 0
         ok = f.ndim == 1 and s >= 1 and c.ndim == 3 and c.shape[1:] == (s, s)
         if not ok or not all(np.issubdtype(t.dtype, np.integer) and (t.size == 0 or t.min() >= 1) for t in (f, c)):
-            raise ValueError(f"factorized prior tables must be integer weights >= 1 of shapes (S,) and (g - 1, S, S), "
-                             f"got {f.dtype} {f.shape} and {c.dtype} {c.shape}")  # fmt: skip
+            raise ValueError(
+                f"factorized prior tables must be integer weights >= 1 of shapes (S,) and (g - 1, S, S), "
+                f"got {f.dtype} {f.shape} and {c.dtype} {c.shape}"
+            )
         self.first, self.conditional = f.astype(np.int64), c.astype(np.int64)
         self.sub_vocab, self.num_groups = s, 1 + c.shape[0]
         self.codebook_size = s**self.num_groups
@@ -134,16 +144,22 @@ class FactorizedPrior(TokenPrior):
         safetensors, atomically. Returns the path."""
         from safetensors.numpy import save_file
 
-        meta = {"format": _FORMAT, "tokenizer_hash": self.tokenizer_hash, "codebook_size": str(self.codebook_size),
-                "num_groups": str(self.num_groups), "sub_vocab": str(self.sub_vocab),
-                "num_tokens": str(self.num_tokens), "sources": json.dumps(list(sources))}  # fmt: skip
+        meta = {
+            "format": _FORMAT,
+            "tokenizer_hash": self.tokenizer_hash,
+            "codebook_size": str(self.codebook_size),
+            "num_groups": str(self.num_groups),
+            "sub_vocab": str(self.sub_vocab),
+            "num_tokens": str(self.num_tokens),
+            "sources": json.dumps(list(sources)),
+        }
         tables = {"first": np.ascontiguousarray(self.first), "conditional": np.ascontiguousarray(self.conditional)}
         path = write_atomic(path, lambda tmp: save_file(tables, str(tmp), metadata=meta))
         self.hint = str(path)
         return path
 
     @classmethod
-    def load(cls, path: str | Path, tokenizer_hash: str | None = None) -> "FactorizedPrior":
+    def load(cls, path: str | Path, tokenizer_hash: str | None = None) -> FactorizedPrior:
         """Read a prior written by :meth:`save`.
 
         Args:
@@ -158,8 +174,10 @@ class FactorizedPrior(TokenPrior):
 
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"factorized prior {str(path)!r} not found; fit one with `lfq-kit fit-prior "
-                                    "--tokenizer TOKENIZER.ckpt VIDEO ...` (writes TOKENIZER.prior.safetensors)")  # fmt: skip
+            raise FileNotFoundError(
+                f"factorized prior {str(path)!r} not found; fit one with `lfq-kit fit-prior "
+                "--tokenizer TOKENIZER.ckpt VIDEO ...` (writes TOKENIZER.prior.safetensors)"
+            )
         try:
             with safe_open(str(path), framework="numpy") as f:
                 meta = f.metadata() or {}
@@ -169,19 +187,27 @@ class FactorizedPrior(TokenPrior):
         if meta.get("format") != _FORMAT:
             raise ValueError(f"{str(path)!r} is not a factorized prior file (format {meta.get('format')!r})")
         if tokenizer_hash is not None and meta["tokenizer_hash"] != tokenizer_hash:
-            raise ValueError(f"the factorized prior {str(path)!r} was fitted on the tokens of tokenizer "
-                             f"{meta['tokenizer_hash'][:12]}, not of this tokenizer ({tokenizer_hash[:12]}); fit one "
-                             "for it with `lfq-kit fit-prior`")  # fmt: skip
-        return cls(tables["first"], tables["conditional"], meta["tokenizer_hash"], str(path),
-                   int(meta.get("num_tokens", 0)))  # fmt: skip
+            raise ValueError(
+                f"the factorized prior {str(path)!r} was fitted on the tokens of tokenizer "
+                f"{meta['tokenizer_hash'][:12]}, not of this tokenizer ({tokenizer_hash[:12]}); fit one "
+                "for it with `lfq-kit fit-prior`"
+            )
+        return cls(
+            tables["first"], tables["conditional"], meta["tokenizer_hash"], str(path), int(meta.get("num_tokens", 0))
+        )
 
 
 def _weights(p: np.ndarray) -> np.ndarray:
     return np.maximum(1, np.rint(p * 2.0**WEIGHT_BITS)).astype(np.int64)
 
 
-def fit_factorized_prior(token_batches: Iterable[Tensor], codebook_size: int, tokenizer_hash: str,
-                         num_groups: int | None = None, alpha: float = 32.0) -> FactorizedPrior:  # fmt: skip
+def fit_factorized_prior(
+    token_batches: Iterable[Tensor],
+    codebook_size: int,
+    tokenizer_hash: str,
+    num_groups: int | None = None,
+    alpha: float = 32.0,
+) -> FactorizedPrior:
     """Count the sub-tokens (and pairs of consecutive sub-tokens) of ``token_batches`` (int tensors of ids, any
     shape) and return the fitted prior; see the module docstring for the formulas (``alpha``: the conditionals'
     pull toward the marginal).

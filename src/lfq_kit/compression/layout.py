@@ -41,8 +41,9 @@ def default_chunk_frames(temporal_compression: int, causal: bool) -> int:
     return valid_length(16, temporal_compression, causal)
 
 
-def plan_chunks(num_frames: int, chunk_frames: int, temporal_compression: int, causal: bool,
-                pad_last_to_full: bool = False) -> list[ChunkSpan]:  # fmt: skip
+def plan_chunks(
+    num_frames: int, chunk_frames: int, temporal_compression: int, causal: bool, pad_last_to_full: bool = False
+) -> list[ChunkSpan]:
     """The chunks of a ``num_frames`` video.
 
     Raises:

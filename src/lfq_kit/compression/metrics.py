@@ -24,7 +24,11 @@ from ..metrics.ssim import frame_ms_ssim
 __all__ = ["Distortion", "distortion", "lpips_weights", "ms_ssim", "psnr"]
 
 # torchvision's file names of the LPIPS backbones, looked for in torch's hub cache (never downloaded here)
-_LPIPS_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth", "squeeze": "squeezenet1_1-b8a52dc0.pth"}
+_LPIPS_FILES = {
+    "alex": "alexnet-owt-7be5be79.pth",
+    "vgg": "vgg16-397923af.pth",
+    "squeeze": "squeezenet1_1-b8a52dc0.pth",
+}
 
 
 class Distortion(NamedTuple):
@@ -37,8 +41,10 @@ class Distortion(NamedTuple):
 
 def _check(decoded: Tensor, original: Tensor) -> None:
     if decoded.shape != original.shape or decoded.dtype != torch.uint8 or original.dtype != torch.uint8:
-        raise ValueError(f"need uint8 (T, H, W, 3) frames of one shape, got {decoded.dtype} {tuple(decoded.shape)} "
-                         f"and {original.dtype} {tuple(original.shape)}")  # fmt: skip
+        raise ValueError(
+            f"need uint8 (T, H, W, 3) frames of one shape, got {decoded.dtype} {tuple(decoded.shape)} "
+            f"and {original.dtype} {tuple(original.shape)}"
+        )
 
 
 def psnr(decoded: Tensor, original: Tensor) -> float:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -84,8 +84,14 @@ class MaskedLMPrior(TokenPrior):
 
     kind = "mlm"
 
-    def __init__(self, model: MaskedLM, steps: int = 12, seed: int = 0, device: str | torch.device = "cpu",
-                 path: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: MaskedLM,
+        steps: int = 12,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        path: str | None = None,
+    ) -> None:
         self.grid = tuple(int(g) for g in model.grid)
         self.num_tokens = math.prod(self.grid)
         if not 0 <= seed < 1 << 32:
@@ -104,8 +110,9 @@ class MaskedLMPrior(TokenPrior):
         self.hint = path
 
     @classmethod
-    def load(cls, checkpoint: str | Path, steps: int = 12, seed: int = 0, device: str | torch.device = "cpu"
-             ) -> "MaskedLMPrior":  # fmt: skip
+    def load(
+        cls, checkpoint: str | Path, steps: int = 12, seed: int = 0, device: str | torch.device = "cpu"
+    ) -> MaskedLMPrior:
         """Load a masked LM checkpoint (``lfq-kit fit --config configs/quickstart_mlm.yaml`` writes one).
 
         Raises:
@@ -113,8 +120,10 @@ class MaskedLMPrior(TokenPrior):
         """
         path = Path(checkpoint)
         if not path.is_file():
-            raise FileNotFoundError(f"masked LM checkpoint {str(path)!r} not found; train one with "
-                                    "`lfq-kit fit --config configs/quickstart_mlm.yaml`")  # fmt: skip
+            raise FileNotFoundError(
+                f"masked LM checkpoint {str(path)!r} not found; train one with "
+                "`lfq-kit fit --config configs/quickstart_mlm.yaml`"
+            )
         model = MaskedLM.load_from_checkpoint(path, map_location="cpu")
         return cls(model, steps, seed, device, str(path))
 
@@ -129,8 +138,10 @@ class MaskedLMPrior(TokenPrior):
     def check_grid(self, grid: tuple[int, int, int]) -> None:
         if tuple(grid) != self.grid:
             clip = f" (clips of {' × '.join(map(str, self.clip_size))})" if self.clip_size else ""
-            raise ValueError(f"the masked LM prior {self.hint or ''} models token grids {self.grid}{clip}, but the "
-                             f"chunk's token grid is {tuple(grid)}; compress clips of the size it was trained on")  # fmt: skip
+            raise ValueError(
+                f"the masked LM prior {self.hint or ''} models token grids {self.grid}{clip}, but the "
+                f"chunk's token grid is {tuple(grid)}; compress clips of the size it was trained on"
+            )
 
     def required_chunk_frames(self) -> int | None:
         return int(self.clip_size[0]) if self.clip_size else None

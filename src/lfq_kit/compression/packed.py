@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -73,7 +73,9 @@ class PackedPrior(TokenPrior):
     def decode(self, payloads: Sequence[bytes], grid: tuple[int, int, int]) -> Tensor:
         n = math.prod(grid)
         rows = [unpack_bits(p, n, self.bits) for p in payloads]
-        return torch.from_numpy(np.stack(rows)).view(len(rows), *grid) if rows else torch.zeros(0, *grid, dtype=torch.long)
+        return (
+            torch.from_numpy(np.stack(rows)).view(len(rows), *grid) if rows else torch.zeros(0, *grid, dtype=torch.long)
+        )
 
     def ideal_bits(self, ids: Tensor) -> list[float]:
         return [float(ids[0].numel() * math.log2(self.codebook_size))] * ids.shape[0]

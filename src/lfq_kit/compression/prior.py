@@ -8,7 +8,7 @@ file header, so a file decodes only with the prior it was coded with.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import Tensor
 

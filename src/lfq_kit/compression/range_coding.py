@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import decimal
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import constriction
 import numpy as np
@@ -55,8 +55,10 @@ def _weight_table() -> np.ndarray:
     with decimal.localcontext() as ctx:
         ctx.prec = 40
         scale = decimal.Decimal(2) ** WEIGHT_BITS
-        values = [(scale * (decimal.Decimal(-q) / LOGP_GRID).exp()).to_integral_value(decimal.ROUND_HALF_EVEN)
-                  for q in range(_MAX_STEP + 1)]  # fmt: skip
+        values = [
+            (scale * (decimal.Decimal(-q) / LOGP_GRID).exp()).to_integral_value(decimal.ROUND_HALF_EVEN)
+            for q in range(_MAX_STEP + 1)
+        ]
     return np.array([max(1, int(v)) for v in values], dtype=np.int64)
 
 
@@ -89,13 +91,17 @@ def checked_weights(weights: np.ndarray) -> np.ndarray:
     """
     w = np.asarray(weights)
     if w.dtype == np.bool_ or not np.issubdtype(w.dtype, np.integer):
-        raise ValueError(f"range-coding weights must be an integer array (every weight >= 1); got dtype {w.dtype}: "
-                         "turn probabilities into weights with log_prob_weights(log_probs)")
+        raise ValueError(
+            f"range-coding weights must be an integer array (every weight >= 1); got dtype {w.dtype}: "
+            "turn probabilities into weights with log_prob_weights(log_probs)"
+        )
     if w.ndim == 0 or w.shape[-1] == 0:
         raise ValueError(f"range-coding weights need at least one symbol per row; got shape {w.shape}")
     if w.size and w.min() < 1:
-        raise ValueError(f"every range-coding weight must be >= 1 (a zero-probability symbol cannot be coded); "
-                         f"got {int((w < 1).sum())} weights below 1, the smallest {int(w.min())}")
+        raise ValueError(
+            f"every range-coding weight must be >= 1 (a zero-probability symbol cannot be coded); "
+            f"got {int((w < 1).sum())} weights below 1, the smallest {int(w.min())}"
+        )
     return w.astype(np.int64, copy=False)
 
 

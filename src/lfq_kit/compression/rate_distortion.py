@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 from torch import Tensor
 
@@ -28,12 +29,24 @@ from .metrics import distortion
 from .prior import TokenPrior
 from .source import FileSource, SquareResizedSource, TensorSource
 
-__all__ = ["CODEC_LABELS", "DEFAULT_CRFS", "RDPoint", "codec_points", "load_clip", "lfq_points", "markdown_table",
-           "plot_rd", "write_csv"]  # fmt: skip
+__all__ = [
+    "CODEC_LABELS",
+    "DEFAULT_CRFS",
+    "RDPoint",
+    "codec_points",
+    "load_clip",
+    "lfq_points",
+    "markdown_table",
+    "plot_rd",
+    "write_csv",
+]
 
 #: crf values per codec by default: they span lfq-kit's rates at 64 × 64.
-DEFAULT_CRFS: dict[str, tuple[int, ...]] = {"h264": (28, 33, 38, 43, 48, 51), "hevc": (28, 33, 38, 43, 48, 51),
-                                            "av1": (35, 45, 55, 63)}  # fmt: skip
+DEFAULT_CRFS: dict[str, tuple[int, ...]] = {
+    "h264": (28, 33, 38, 43, 48, 51),
+    "hevc": (28, 33, 38, 43, 48, 51),
+    "av1": (35, 45, 55, 63),
+}
 _LFQ_COLORS = ("black", "tab:red", "tab:purple", "tab:brown", "tab:pink")  # apart from the codecs' C0-C2
 CODEC_LABELS = {"h264": "H.264 (libx264)", "hevc": "HEVC (libx265)", "av1": "AV1 (SVT-AV1)"}
 
@@ -51,8 +64,9 @@ class RDPoint(NamedTuple):
     lpips: float | None
 
 
-def load_clip(name: str | os.PathLike, resolution: int | None = None, frames: int | None = None,
-              start: int = 0) -> tuple[Tensor, Fraction]:  # fmt: skip
+def load_clip(
+    name: str | os.PathLike, resolution: int | None = None, frames: int | None = None, start: int = 0
+) -> tuple[Tensor, Fraction]:
     """uint8 ``(T, H, W, 3)`` frames ``start … start + frames − 1`` of a video (``sample:NAME`` for a bundled clip),
     optionally center-square resized, and its exact frame rate.
 
@@ -67,9 +81,16 @@ def load_clip(name: str | os.PathLike, resolution: int | None = None, frames: in
     return view.read(start, count), src.fps
 
 
-def lfq_points(frames: Tensor, fps: Fraction, tokenizer: FrozenTokenizer, priors: dict[str, TokenPrior],
-               workdir: str | os.PathLike, lpips: object | None = None, batch_size: int = 4,
-               device: str = "cpu") -> list[RDPoint]:  # fmt: skip
+def lfq_points(
+    frames: Tensor,
+    fps: Fraction,
+    tokenizer: FrozenTokenizer,
+    priors: dict[str, TokenPrior],
+    workdir: str | os.PathLike,
+    lpips: object | None = None,
+    batch_size: int = 4,
+    device: str = "cpu",
+) -> list[RDPoint]:
     """Compress ``frames`` with each prior to ``workdir/<name>.lfq``, decompress, and score."""
     work = Path(workdir)
     points = []
@@ -84,8 +105,9 @@ def lfq_points(frames: Tensor, fps: Fraction, tokenizer: FrozenTokenizer, priors
     return points
 
 
-def codec_points(frames: Tensor, fps: Fraction, codec: str, crfs: Sequence[int],
-                 lpips: object | None = None) -> list[RDPoint]:  # fmt: skip
+def codec_points(
+    frames: Tensor, fps: Fraction, codec: str, crfs: Sequence[int], lpips: object | None = None
+) -> list[RDPoint]:
     """Encode ``frames`` with ``codec`` at each crf, decode, and score.
 
     Raises:
@@ -95,21 +117,26 @@ def codec_points(frames: Tensor, fps: Fraction, codec: str, crfs: Sequence[int],
     results = [encode_with_codec(frames, codec, crf, fps) for crf in sorted(crfs)]
     for a, b in zip(results, results[1:]):
         if b.stream_bytes >= a.stream_bytes:
-            raise RuntimeError(f"{CODECS[codec].encoder}: crf {b.crf} gave {b.stream_bytes} bytes, crf {a.crf} "
-                               f"{a.stream_bytes}: a higher crf must give a smaller stream; the option did not take "
-                               "effect")  # fmt: skip
+            raise RuntimeError(
+                f"{CODECS[codec].encoder}: crf {b.crf} gave {b.stream_bytes} bytes, crf {a.crf} "
+                f"{a.stream_bytes}: a higher crf must give a smaller stream; the option did not take "
+                "effect"
+            )
     points = []
     for r in results:
         d = distortion(r.decoded, frames, lpips)
-        points.append(RDPoint(CODEC_LABELS[codec], f"crf {r.crf}", r.bytes, 8 * r.bytes / pixels, d.psnr, d.ms_ssim,
-                              d.lpips))  # fmt: skip
+        points.append(
+            RDPoint(CODEC_LABELS[codec], f"crf {r.crf}", r.bytes, 8 * r.bytes / pixels, d.psnr, d.ms_ssim, d.lpips)
+        )
     return points
 
 
 def markdown_table(points: Sequence[RDPoint]) -> str:
     """A Markdown table of the points, one row each."""
-    rows = ["| method | setting | bytes | bpp | PSNR (dB) | MS-SSIM | LPIPS |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    rows = [
+        "| method | setting | bytes | bpp | PSNR (dB) | MS-SSIM | LPIPS |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for p in points:
         lp = "—" if p.lpips is None else f"{p.lpips:.4f}"
         rows.append(f"| {p.method} | {p.setting} | {p.bytes} | {p.bpp:.4f} | {p.psnr:.2f} | {p.ms_ssim:.4f} | {lp} |")
@@ -152,8 +179,9 @@ def plot_rd(points: Sequence[RDPoint], path: str | os.PathLike, title: str = "")
             mine = [p for p in points if p.method == method and getattr(p, key) is not None]
             if method == "lfq-kit":
                 for p, color in zip(mine, _LFQ_COLORS):
-                    ax.scatter(p.bpp, getattr(p, key), marker="*", s=170, zorder=3, color=color,
-                               label=f"lfq-kit {p.setting}")
+                    ax.scatter(
+                        p.bpp, getattr(p, key), marker="*", s=170, zorder=3, color=color, label=f"lfq-kit {p.setting}"
+                    )
             else:
                 mine.sort(key=lambda p: p.bpp)
                 ax.plot([p.bpp for p in mine], [getattr(p, key) for p in mine], marker="o", label=method)

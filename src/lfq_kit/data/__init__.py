@@ -2,6 +2,7 @@
 datasets, DataModules (UCF-101, Kinetics, HMDB-51, Something-Something-v2, image folders, sample clips, token
 shards), seeded rank-aware resumable loaders, and video/grid writers."""
 
+from ..seeding import DEFAULT_SEED, SampleKey, base_seed, sample_seed, seeded
 from .camera_motion import CameraMotionDataModule, CameraMotionDataset
 from .camera_paths import CAMERA_MOTIONS, camera_path, render_path
 from .clips import VideoClipDataset, collate_clips
@@ -17,7 +18,6 @@ from .manifest import VideoEntry, VideoItem, build_manifest, manifest_path
 from .multiview import MultiViewClipDataset, collate_views, crop_view
 from .samples import SampleClipsDataModule, sample_clip_dir
 from .sampling import ClipSampler, SamplingMode, ShortClipPolicy
-from ..seeding import DEFAULT_SEED, SampleKey, base_seed, sample_seed, seeded
 from .skips import GatheredSkips, MissingVideosWarning, SkipLog, SkippedFilesReport, SkippedVideoWarning, gather_skips
 from .ssv2 import SomethingSomethingV2DataModule
 from .tokens import TokenDataModule, TokenDataset, read_token_split

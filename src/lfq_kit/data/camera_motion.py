@@ -8,7 +8,8 @@ plain crop of the footage. Training clips come from ``bikes.mp4`` and ``bigbuckb
 motion, placement and rate ×[0.75, 1.25]); the held-out ``carphone_pristine.mp4`` gives the evaluation "videos":
 ``eval_segments`` segments × 7 motions, each a ``eval_video_frames``-frame path at the nominal rate. Validation
 takes ``clips_per_video`` centered views per video; testing ``test_clips_per_video`` evenly spaced clips ×
-``test_crops`` placements along the long side (the multi-view protocol; batches carry ``video_index`` and ``view_index``).
+``test_crops`` placements along the long side (the multi-view protocol; batches carry ``video_index`` and
+``view_index``).
 
 Frames are decoded once per process and kept with a short side of ``2 · resolution`` (bikes ≈ 29 MB, bigbuckbunny
 ≈ 12 MB, carphone ≈ 7 MB at resolution 64).
@@ -23,13 +24,13 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from ..seeding import SampleKey, seeded, split_key
+from .camera_paths import CAMERA_MOTIONS, camera_path, render_path
 from .decode import probe_video, read_video
 from .frame_cache import resize_short_side
 from .loaders import SplitLoaders
-from .camera_paths import CAMERA_MOTIONS, camera_path, render_path
 from .multiview import collate_views
 from .samples import sample_clip_dir
-from ..seeding import SampleKey, seeded, split_key
 from .skips import SkipLog
 
 __all__ = ["CameraMotionDataModule", "CameraMotionDataset"]
@@ -53,12 +54,25 @@ class CameraMotionDataset(Dataset):
     ``(T,)``, ``video_id`` (``"<file>:<motion>:<segment>"``), ``video_index``, ``view_index``, empty skip lists.
     """
 
-    def __init__(self, videos: tuple[str, ...], frames_per_clip: int = 17, resolution: int = 64, train: bool = True,
-                 clips_per_epoch: int = 256, segments: int = 4, video_frames: int = 25, clips_per_video: int = 1,
-                 crops: int = 1, window: float = 0.5, pan: float = 0.25, zoom: float = 0.75) -> None:  # fmt: skip
+    def __init__(
+        self,
+        videos: tuple[str, ...],
+        frames_per_clip: int = 17,
+        resolution: int = 64,
+        train: bool = True,
+        clips_per_epoch: int = 256,
+        segments: int = 4,
+        video_frames: int = 25,
+        clips_per_video: int = 1,
+        crops: int = 1,
+        window: float = 0.5,
+        pan: float = 0.25,
+        zoom: float = 0.75,
+    ) -> None:
         if min(frames_per_clip, resolution, clips_per_epoch, segments, clips_per_video, crops) < 1:
-            raise ValueError("frames_per_clip, resolution, clips_per_epoch, segments, clips_per_video and crops "
-                             "must be >= 1")  # fmt: skip
+            raise ValueError(
+                "frames_per_clip, resolution, clips_per_epoch, segments, clips_per_video and crops must be >= 1"
+            )
         if video_frames < frames_per_clip:
             raise ValueError(f"video_frames ({video_frames}) must be at least frames_per_clip ({frames_per_clip})")
         self.paths = [str(sample_clip_dir() / name) for name in videos]
@@ -81,8 +95,12 @@ class CameraMotionDataset(Dataset):
         """All frames of ``videos[video]``, uint8 ``(N, H, W, 3)`` with short side ``2 · resolution``."""
         if video not in self._frames:
             info = self.infos[video]
-            self._frames[video] = read_video(self.paths[video], info.num_frames, info.start_pts,
-                                             map_frame=lambda rgb: resize_short_side(rgb, 2 * self.resolution))
+            self._frames[video] = read_video(
+                self.paths[video],
+                info.num_frames,
+                info.start_pts,
+                map_frame=lambda rgb: resize_short_side(rgb, 2 * self.resolution),
+            )
         return self._frames[video]
 
     def _train_item(self, index: int) -> dict[str, Any]:
@@ -91,9 +109,10 @@ class CameraMotionDataset(Dataset):
         motion = int(torch.randint(len(CAMERA_MOTIONS), ()).item())
         start = int(torch.randint(frames.shape[0] - self.frames_per_clip + 1, ()).item())
         rate, ax, ay = (0.75 + 0.5 * torch.rand(3)).tolist()[0], *torch.rand(2).tolist()
-        zoom = self.zoom ** rate
-        path = camera_path(motion, self.frames_per_clip, frames.shape[1], frames.shape[2], self.window,
-                           self.pan * rate, zoom, ax, ay)  # fmt: skip
+        zoom = self.zoom**rate
+        path = camera_path(
+            motion, self.frames_per_clip, frames.shape[1], frames.shape[2], self.window, self.pan * rate, zoom, ax, ay
+        )
         return self._item(frames, start, path, motion, index, f"{self.paths[video]}:{CAMERA_MOTIONS[motion]}", -1, -1)
 
     def _eval_item(self, index: int) -> dict[str, Any]:
@@ -106,18 +125,36 @@ class CameraMotionDataset(Dataset):
         span = self.video_frames - self.frames_per_clip
         offset = span // 2 if clips == 1 else (span * clip) // (clips - 1)
         ax = 0.5 if crops == 1 else crop / (crops - 1)
-        full = camera_path(motion, self.video_frames, frames.shape[1], frames.shape[2], self.window, self.pan,
-                           self.zoom, ax, 0.5)  # fmt: skip
+        full = camera_path(
+            motion, self.video_frames, frames.shape[1], frames.shape[2], self.window, self.pan, self.zoom, ax, 0.5
+        )
         path = full[offset : offset + self.frames_per_clip]
         name = f"{EVAL_VIDEO}:{CAMERA_MOTIONS[motion]}:{segment}"
         return self._item(frames, seg_start + offset, path, motion, index, name, vid, clip * crops + crop)
 
-    def _item(self, frames: Tensor, start: int, path: Tensor, motion: int, index: int, name: str, video_index: int,
-              view_index: int) -> dict[str, Any]:  # fmt: skip
+    def _item(
+        self,
+        frames: Tensor,
+        start: int,
+        path: Tensor,
+        motion: int,
+        index: int,
+        name: str,
+        video_index: int,
+        view_index: int,
+    ) -> dict[str, Any]:
         indices = torch.arange(start, start + self.frames_per_clip)
-        return {"video": render_path(frames[indices], path, self.resolution), "label": motion, "index": index,
-                "frame_indices": indices, "video_id": name, "video_index": video_index, "view_index": view_index,
-                "skipped": [], "skip_reasons": []}  # fmt: skip
+        return {
+            "video": render_path(frames[indices], path, self.resolution),
+            "label": motion,
+            "index": index,
+            "frame_indices": indices,
+            "video_id": name,
+            "video_index": video_index,
+            "view_index": view_index,
+            "skipped": [],
+            "skip_reasons": [],
+        }
 
     def __getitem__(self, key: int | SampleKey) -> dict[str, Any]:
         """The item of an ``int`` index (training draws from torch's global generator) or of a
@@ -158,11 +195,25 @@ class CameraMotionDataModule(SplitLoaders):
 
     collate_fn = staticmethod(collate_views)
 
-    def __init__(self, frames_per_clip: int = 17, resolution: int = 64, batch_size: int = 8, num_workers: int = 0,
-                 clips_per_epoch: int = 256, eval_segments: int = 4, eval_video_frames: int = 25,
-                 clips_per_video: int = 1, test_clips_per_video: int = 2, test_crops: int = 3, window: float = 0.5,
-                 pan: float = 0.25, zoom: float = 0.75, pin_memory: bool = True,
-                 persistent_workers: bool = False, seed: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        frames_per_clip: int = 17,
+        resolution: int = 64,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        clips_per_epoch: int = 256,
+        eval_segments: int = 4,
+        eval_video_frames: int = 25,
+        clips_per_video: int = 1,
+        test_clips_per_video: int = 2,
+        test_crops: int = 3,
+        window: float = 0.5,
+        pan: float = 0.25,
+        zoom: float = 0.75,
+        pin_memory: bool = True,
+        persistent_workers: bool = False,
+        seed: int | None = None,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.seed = seed
@@ -171,8 +222,13 @@ class CameraMotionDataModule(SplitLoaders):
         self.skip_log = SkipLog()
         self.class_names = list(CAMERA_MOTIONS)
         self.num_classes = len(CAMERA_MOTIONS)
-        clip = {"frames_per_clip": frames_per_clip, "resolution": resolution, "window": window, "pan": pan,
-                "zoom": zoom}
+        clip = {
+            "frames_per_clip": frames_per_clip,
+            "resolution": resolution,
+            "window": window,
+            "pan": pan,
+            "zoom": zoom,
+        }
         self._train_args = dict(clip, train=True, clips_per_epoch=clips_per_epoch)
         self._eval_args = dict(clip, train=False, segments=eval_segments, video_frames=eval_video_frames)
         self._views = {"val": (clips_per_video, 1), "test": (test_clips_per_video, test_crops)}

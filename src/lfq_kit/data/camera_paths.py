@@ -20,8 +20,17 @@ CAMERA_MOTIONS: tuple[str, ...] = ("static", "pan_left", "pan_right", "pan_up", 
 _PAN = {"pan_left": (-1, 0), "pan_right": (1, 0), "pan_up": (0, -1), "pan_down": (0, 1)}
 
 
-def camera_path(motion: int, frames: int, height: int, width: int, window: float = 0.5, pan: float = 0.25,
-                zoom: float = 0.75, ax: float = 0.5, ay: float = 0.5) -> Tensor:  # fmt: skip
+def camera_path(
+    motion: int,
+    frames: int,
+    height: int,
+    width: int,
+    window: float = 0.5,
+    pan: float = 0.25,
+    zoom: float = 0.75,
+    ax: float = 0.5,
+    ay: float = 0.5,
+) -> Tensor:
     """Window centres and sides ``(frames, 3)`` float64 ``(cx, cy, side)`` in source pixels.
 
     Args:
@@ -54,8 +63,10 @@ def camera_path(motion: int, frames: int, height: int, width: int, window: float
     lo_y, hi_y = float((cy - side / 2).min()), float((cy + side / 2).max())
     slack_x, slack_y = width - (hi_x - lo_x), height - (hi_y - lo_y)
     if slack_x < 0 or slack_y < 0:
-        raise ValueError(f"a {frames}-frame {name} path spans {hi_x - lo_x:.0f} x {hi_y - lo_y:.0f} pixels, more than "
-                         f"the {width} x {height} frame; lower window, pan or zoom")  # fmt: skip
+        raise ValueError(
+            f"a {frames}-frame {name} path spans {hi_x - lo_x:.0f} x {hi_y - lo_y:.0f} pixels, more than "
+            f"the {width} x {height} frame; lower window, pan or zoom"
+        )
     cx = cx - lo_x + ax * slack_x
     cy = cy - lo_y + ay * slack_y
     return torch.stack([cx, cy, side], dim=1)
@@ -73,4 +84,3 @@ def render_path(frames: Tensor, path: Tensor, resolution: int) -> Tensor:
     grid = F.affine_grid(theta.float(), [t, 3, resolution, resolution], align_corners=False)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return out.clamp_(-1.0, 1.0).permute(1, 0, 2, 3).contiguous()
-

@@ -9,7 +9,8 @@ Bad-file policy (docs/data.md):
   :class:`~lfq_kit.data.skips.SkippedVideoWarning` naming each file and reason (``on_error="skip"``), or
   a :class:`~lfq_kit.data.decode.VideoDecodeError` naming the first of them (``on_error="raise"``).
 - A clip that fails to decode later (a corrupt frame the probe did not reach) is replaced by another clip
-  by :class:`~lfq_kit.data.retry.RetryingReader`: a random one in training (drawn under the sample's seed), the next index in evaluation;
+  by :class:`~lfq_kit.data.retry.RetryingReader`: a random one in training (drawn under the sample's seed), the
+  next index in evaluation;
   after ``max_retries`` consecutive failures a ``RuntimeError`` says the data is broken beyond skipping. In
   training, a worker does not decode a file that failed in it again. Each replaced clip is reported in the
   sample's ``skipped`` / ``skip_reasons`` lists, which cross worker processes inside the batch (see
@@ -29,18 +30,19 @@ function of the key alone; see :mod:`lfq_kit.seeding`.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..seeding import SampleKey, seeded, split_key
 from .decode import VideoDecodeError, read_frames
 from .frame_cache import FrameCache
 from .manifest import VideoEntry
 from .retry import Attempt, OnError, RetryingReader
 from .sampling import ClipSampler, SamplingMode, ShortClipPolicy
-from ..seeding import SampleKey, seeded, split_key
 from .skips import SkippedVideoWarning
 from .transforms import ClipTransform
 
@@ -140,8 +142,9 @@ class VideoClipDataset(Dataset):
             raise ValueError(f"frame_window must be (low, high) with 0 <= low < high <= 1, got {frame_window}")
         self.train = train
         # failures are remembered by video, so a worker never decodes a failed file again
-        self.retry = RetryingReader(train, on_error or ("skip" if train else "raise"), max_retries,
-                                    noun="clips", files="videos")
+        self.retry = RetryingReader(
+            train, on_error or ("skip" if train else "raise"), max_retries, noun="clips", files="videos"
+        )
         self.on_error: OnError = self.retry.on_error
         self.max_retries = max_retries
         self.decode_threads = decode_threads
@@ -167,15 +170,28 @@ class VideoClipDataset(Dataset):
             keep = ClipSampler.eligible(num_frames, fps, frames_per_clip, frame_stride, target_fps)
             if not keep.all():
                 short = [e for e, k in zip(good, keep) if not k]
-                warnings.warn(_bad_files_message(short, f"video(s) shorter than a {frames_per_clip}-frame clip "
-                                                        "(short_clip='skip')"), stacklevel=2)
+                warnings.warn(
+                    _bad_files_message(
+                        short, f"video(s) shorter than a {frames_per_clip}-frame clip (short_clip='skip')"
+                    ),
+                    stacklevel=2,
+                )
                 good, num_frames, fps = [e for e, k in zip(good, keep) if k], num_frames[keep], fps[keep]
                 self.first_frame = self.first_frame[keep]
                 if not good:
                     raise ValueError(f"every video is shorter than a {frames_per_clip}-frame clip")
         self.entries = good
-        self.sampler = ClipSampler(num_frames, fps, frames_per_clip, frame_stride, target_fps, short_clip,
-                                   sampling, clips_per_video, clips_per_epoch)
+        self.sampler = ClipSampler(
+            num_frames,
+            fps,
+            frames_per_clip,
+            frame_stride,
+            target_fps,
+            short_clip,
+            sampling,
+            clips_per_video,
+            clips_per_epoch,
+        )
         self.transform = ClipTransform(resolution, train=train, flip_p=flip_p, crop_size=crop_size)
         self.frame_cache = FrameCache(resolution, decode_threads) if cache_frames else None
 

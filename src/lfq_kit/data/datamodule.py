@@ -24,10 +24,10 @@ from typing import Any
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from .clips import OnError, VideoClipDataset
+from .loaders import SplitLoaders
 from .manifest import MISSING, VideoEntry, VideoItem, build_manifest
 from .multiview import MultiViewClipDataset, multi_view_loader
 from .sampling import ShortClipPolicy
-from .loaders import SplitLoaders
 from .skips import MissingVideosWarning, SkipLog
 
 __all__ = ["ClipDataModule"]
@@ -133,8 +133,9 @@ class ClipDataModule(SplitLoaders):
         if train_frames_per_clip is not None and train_frames_per_clip < 1:
             raise ValueError(f"train_frames_per_clip must be >= 1 (or null), got {train_frames_per_clip}")
         if train_crop_size is not None and not 1 <= train_crop_size <= resolution:
-            raise ValueError(f"train_crop_size must be within 1 .. resolution ({resolution}) or null, got "
-                             f"{train_crop_size}")
+            raise ValueError(
+                f"train_crop_size must be within 1 .. resolution ({resolution}) or null, got {train_crop_size}"
+            )
         self.frames_per_clip = frames_per_clip
         self.frame_stride = frame_stride
         self.resolution = resolution
@@ -181,8 +182,13 @@ class ClipDataModule(SplitLoaders):
 
     def make_train_set(self, entries: list[VideoEntry]) -> VideoClipDataset:
         """The training dataset over ``entries`` (override to change the sampling)."""
-        return VideoClipDataset(entries, sampling="random", train=True, flip_p=0.5 if self.random_flip else 0.0,
-                                **self._clip_args(train=True))
+        return VideoClipDataset(
+            entries,
+            sampling="random",
+            train=True,
+            flip_p=0.5 if self.random_flip else 0.0,
+            **self._clip_args(train=True),
+        )
 
     # --- shared machinery ---------------------------------------------------------------------------
 
@@ -212,7 +218,9 @@ class ClipDataModule(SplitLoaders):
             shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
             warnings.warn(
                 f"{len(missing)} of the {len(entries)} {split} videos listed are missing under {self.root} and "
-                f"left out: {shown}", MissingVideosWarning, stacklevel=3,
+                f"left out: {shown}",
+                MissingVideosWarning,
+                stacklevel=3,
             )
         self.missing[split] = missing
         return [e for e in entries if e.reason != MISSING]
@@ -228,31 +236,37 @@ class ClipDataModule(SplitLoaders):
         train_items, eval_items = self.train_items(), self.eval_items()
         entries = self._manifest(train_items + eval_items)  # one cache read for both splits
         _check_present(entries[: len(train_items)], self.root, "training")
-        _check_present(entries[len(train_items):], self.root, "evaluation")
+        _check_present(entries[len(train_items) :], self.root, "evaluation")
         if stage in ("fit", None) and self.train_set is None:
             self.train_set = self.make_train_set(self._present(entries[: len(train_items)], "training"))
             self.skip_log.exclude(self.train_set.excluded)
         if stage in ("fit", "validate", "test", None) and self.val_set is None:
-            self.val_set = self._eval_set(entries[len(train_items):], "evaluation")
+            self.val_set = self._eval_set(entries[len(train_items) :], "evaluation")
         if stage == "test" and self.test_set is None:
             self.test_set = MultiViewClipDataset(
-                self._present(entries[len(train_items):], "evaluation"), crops=self.test_crops,
-                clips_per_video=self.test_clips_per_video or self.clips_per_video, on_error=self.eval_on_error,
+                self._present(entries[len(train_items) :], "evaluation"),
+                crops=self.test_crops,
+                clips_per_video=self.test_clips_per_video or self.clips_per_video,
+                on_error=self.eval_on_error,
                 **self._clip_args(),
-            )  # fmt: skip
+            )
             self.skip_log.exclude(self.test_set.excluded)
         if stage == "predict" and self.predict_sets is None:
             self.predict_sets = [
                 self._eval_set(entries[: len(train_items)], "training"),
-                self._eval_set(entries[len(train_items):], "evaluation"),
+                self._eval_set(entries[len(train_items) :], "evaluation"),
             ]
 
     def _eval_set(self, entries: list[VideoEntry], split: str) -> VideoClipDataset:
         """Evaluation-style clips of ``entries``: ``clips_per_video`` evenly spaced, center crop, no flip."""
         dataset = VideoClipDataset(
-            self._present(entries, split), sampling="uniform", clips_per_video=self.clips_per_video,
-            train=False, on_error=self.eval_on_error, **self._clip_args()
-        )  # fmt: skip
+            self._present(entries, split),
+            sampling="uniform",
+            clips_per_video=self.clips_per_video,
+            train=False,
+            on_error=self.eval_on_error,
+            **self._clip_args(),
+        )
         self.skip_log.exclude(dataset.excluded)
         return dataset
 
@@ -260,8 +274,9 @@ class ClipDataModule(SplitLoaders):
         """``test_clips_per_video × test_crops`` views of every evaluation video (:mod:`lfq_kit.data.multiview`)."""
         if self.test_set is None:
             raise RuntimeError(f"{type(self).__name__}.setup('test') must run before test_dataloader()")
-        return multi_view_loader(self.test_set, self.batch_size, self.num_workers, self.pin_memory,
-                                 trainer=self.trainer)
+        return multi_view_loader(
+            self.test_set, self.batch_size, self.num_workers, self.pin_memory, trainer=self.trainer
+        )
 
     def predict_dataloader(self) -> list[StatefulDataLoader]:
         """Every video of both splits, evaluation-style (:attr:`predict_splits` names them in order): what
@@ -269,4 +284,3 @@ class ClipDataModule(SplitLoaders):
         if self.predict_sets is None:
             raise RuntimeError(f"{type(self).__name__}.setup('predict') must run before predict_dataloader()")
         return [self._loader(dataset, train=False) for dataset in self.predict_sets]
-

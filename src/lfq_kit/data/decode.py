@@ -13,9 +13,9 @@ functions are safe in DataLoader workers.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Iterator, Sequence
 
 import av
 import numpy as np
@@ -110,8 +110,9 @@ def _index_to_pts(stream: av.video.stream.VideoStream, start_pts: int, index: in
     return start_pts + int(index / (stream.time_base * _frame_rate(stream)))
 
 
-def _last_index(path: str, container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                start_pts: int, near: int) -> int | None:
+def _last_index(
+    path: str, container: av.container.InputContainer, stream: av.video.stream.VideoStream, start_pts: int, near: int
+) -> int | None:
     """Index of the last decodable frame: seek to the keyframe before ``near`` and decode to the end. When
     that decodes nothing (a truncated index; MPEG-TS, whose seeks by timestamp can land past the only
     keyframe), decode the whole stream from a fresh open instead."""

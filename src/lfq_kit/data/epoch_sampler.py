@@ -23,7 +23,8 @@ epoch's start).
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterator, Sized
+from collections.abc import Iterator, Sized
+from typing import Any
 
 import torch
 from torch.utils.data import DistributedSampler
@@ -53,11 +54,13 @@ class EpochSampler(DistributedSampler):
             ``epoch`` and ``yielded`` or with a negative count.
     """
 
-    def __init__(self, dataset: Sized, num_replicas: int = 1, rank: int = 0, train: bool = True,
-                 seed: int = DEFAULT_SEED) -> None:  # fmt: skip
+    def __init__(
+        self, dataset: Sized, num_replicas: int = 1, rank: int = 0, train: bool = True, seed: int = DEFAULT_SEED
+    ) -> None:
         if num_replicas < 1 or not 0 <= rank < num_replicas:
-            raise ValueError(f"rank must be in [0, num_replicas) with num_replicas >= 1, got rank {rank} of "
-                             f"{num_replicas}")  # fmt: skip
+            raise ValueError(
+                f"rank must be in [0, num_replicas) with num_replicas >= 1, got rank {rank} of {num_replicas}"
+            )
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=train, seed=seed, drop_last=False)
         self.train = train
         self.yielded = 0
@@ -114,8 +117,11 @@ class EpochSampler(DistributedSampler):
             raise ValueError(f"EpochSampler state needs 'epoch' and 'yielded' >= 0, got {state!r}")
         for key in ("seed", "num_replicas"):
             if key in state and state[key] != getattr(self, key):
-                warnings.warn(f"resuming data order saved with {key}={state[key]} under {key}={getattr(self, key)}: "
-                              "the rest of this epoch differs from the interrupted run's", stacklevel=2)  # fmt: skip
+                warnings.warn(
+                    f"resuming data order saved with {key}={state[key]} under {key}={getattr(self, key)}: "
+                    "the rest of this epoch differs from the interrupted run's",
+                    stacklevel=2,
+                )
         epoch, yielded = int(state["epoch"]), int(state["yielded"])
         if yielded >= len(self):
             epoch, yielded = epoch + 1, 0

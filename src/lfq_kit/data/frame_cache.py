@@ -89,8 +89,13 @@ class FrameCache:
         if video is None:
             if entry.info is None:
                 raise ValueError(f"cannot cache {entry.path}: {entry.reason}")
-            video = read_video(entry.path, entry.info.num_frames, entry.info.start_pts, self.threads,
-                               map_frame=lambda rgb: resize_short_side(rgb, self.resolution))
+            video = read_video(
+                entry.path,
+                entry.info.num_frames,
+                entry.info.start_pts,
+                self.threads,
+                map_frame=lambda rgb: resize_short_side(rgb, self.resolution),
+            )
             self._videos[entry.path] = video
             self.nbytes += video.numel()
         return video

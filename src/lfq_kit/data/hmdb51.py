@@ -100,12 +100,16 @@ class HMDB51DataModule(ClipDataModule):
             if match and int(match["fold"]) == fold:
                 found[match["cls"]] = splits / name
         if not found:
-            raise FileNotFoundError(f"no HMDB-51 split files for fold {fold} in {splits} "
-                                    f"(expected <class>_test_split{fold}.txt for each class)")
+            raise FileNotFoundError(
+                f"no HMDB-51 split files for fold {fold} in {splits} "
+                f"(expected <class>_test_split{fold}.txt for each class)"
+            )
         for folder in sorted(os.listdir(videos)):
             if (videos / folder).is_dir() and folder not in found:
-                raise FileNotFoundError(f"HMDB-51 split file not found: {splits / f'{folder}_test_split{fold}.txt'} "
-                                        f"(the class folder {videos / folder} has videos)")
+                raise FileNotFoundError(
+                    f"HMDB-51 split file not found: {splits / f'{folder}_test_split{fold}.txt'} "
+                    f"(the class folder {videos / folder} has videos)"
+                )
         self._prefix = os.path.relpath(videos, self._root).replace(os.sep, "/")  # item paths: <prefix>/<class>/<file>
         self.class_names = sorted(found)
         self.num_classes = len(self.class_names)

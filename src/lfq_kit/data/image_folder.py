@@ -29,24 +29,31 @@ Training order and augmentation are seeded and resumable like the video modules'
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..seeding import SampleKey, seeded, split_key
 from .decode import VideoDecodeError
 from .loaders import SplitLoaders
 from .manifest import VideoItem
 from .retry import Attempt, OnError, RetryingReader
-from ..seeding import SampleKey, seeded, split_key
 from .skips import SkipLog
 from .transforms import ClipTransform
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageDecodeError", "ImageFolderDataModule", "ImageFolderDataset",
-           "list_image_folder", "read_image"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageDecodeError",
+    "ImageFolderDataModule",
+    "ImageFolderDataset",
+    "list_image_folder",
+    "read_image",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 
@@ -95,15 +102,20 @@ def list_image_folder(root: Path, split_dir: str, classes: Sequence[str]) -> lis
     folders = sorted(e.name for e in os.scandir(directory) if e.is_dir())
     unknown = [f for f in folders if f not in labels]
     if unknown:
-        raise ValueError(f"class folder {directory / unknown[0]} is not a training class "
-                         f"({len(classes)} classes: {', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''})")
+        raise ValueError(
+            f"class folder {directory / unknown[0]} is not a training class "
+            f"({len(classes)} classes: {', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''})"
+        )
     items = []
     for folder in folders:
         for dirpath, dirnames, filenames in os.walk(directory / folder):
             dirnames.sort()
             rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
-            items += [VideoItem(f"{rel}/{name}", labels[folder]) for name in sorted(filenames)
-                      if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS]
+            items += [
+                VideoItem(f"{rel}/{name}", labels[folder])
+                for name in sorted(filenames)
+                if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+            ]
     if not items:
         raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders of {directory}")
     return items
@@ -150,8 +162,9 @@ class ImageFolderDataset(Dataset):
         self.root = Path(root)
         self.items = list(items)
         self.train = train
-        self.retry = RetryingReader(train, on_error or ("skip" if train else "raise"), max_retries,
-                                    noun="images", files="images")
+        self.retry = RetryingReader(
+            train, on_error or ("skip" if train else "raise"), max_retries, noun="images", files="images"
+        )
         self.on_error: OnError = self.retry.on_error
         self.max_retries = max_retries
         self.transform = ClipTransform(resolution, train=train, flip_p=flip_p, crop_scale=crop_scale)
@@ -249,8 +262,10 @@ class ImageFolderDataModule(SplitLoaders):
         super().__init__()
         self.save_hyperparameters()
         if batch_size < 1 or num_workers < 0 or resolution < 1:
-            raise ValueError(f"batch_size and resolution must be >= 1 and num_workers >= 0, got "
-                             f"{batch_size}, {resolution}, {num_workers}")
+            raise ValueError(
+                f"batch_size and resolution must be >= 1 and num_workers >= 0, got "
+                f"{batch_size}, {resolution}, {num_workers}"
+            )
         if crop_scale is not None and not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {crop_scale}")
         self._root = Path(root).expanduser()
@@ -285,10 +300,16 @@ class ImageFolderDataModule(SplitLoaders):
     def setup(self, stage: str | None = None) -> None:
         if stage in ("fit", None) and self.train_set is None:
             items = list_image_folder(self._root, self.train_dir, self.class_names)
-            self.train_set = ImageFolderDataset(self._root, items, self.resolution, train=True,
-                                                flip_p=0.5 if self.random_flip else 0.0, crop_scale=self.crop_scale)
+            self.train_set = ImageFolderDataset(
+                self._root,
+                items,
+                self.resolution,
+                train=True,
+                flip_p=0.5 if self.random_flip else 0.0,
+                crop_scale=self.crop_scale,
+            )
         if stage in ("fit", "validate", "test", None) and self.val_set is None:
             items = list_image_folder(self._root, self.val_dir, self.class_names)
-            self.val_set = ImageFolderDataset(self._root, items, self.resolution, train=False,
-                                              on_error=self.eval_on_error)
-
+            self.val_set = ImageFolderDataset(
+                self._root, items, self.resolution, train=False, on_error=self.eval_on_error
+            )

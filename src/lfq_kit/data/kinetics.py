@@ -82,16 +82,20 @@ def read_kinetics_csv(path: str | os.PathLike) -> list[KineticsClip]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Kinetics annotation CSV not found: {path} "
-                                f"(expected a header {','.join(_CSV_COLUMNS)},split[,is_cc] and one row per clip)")
+        raise FileNotFoundError(
+            f"Kinetics annotation CSV not found: {path} "
+            f"(expected a header {','.join(_CSV_COLUMNS)},split[,is_cc] and one row per clip)"
+        )
     clips = []
     with open(path, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: tolerate a byte-order mark
         reader = csv.DictReader(f)
         header = [name.strip() for name in reader.fieldnames or []]
         reader.fieldnames = header
         if not set(_CSV_COLUMNS) <= set(header):
-            raise ValueError(f"{path}:1: expected a header with the columns {','.join(_CSV_COLUMNS)} "
-                             f"(then split[,is_cc]), got {','.join(header) or 'an empty file'}")
+            raise ValueError(
+                f"{path}:1: expected a header with the columns {','.join(_CSV_COLUMNS)} "
+                f"(then split[,is_cc]), got {','.join(header) or 'an empty file'}"
+            )
         for row in reader:
             line = reader.line_num
             values = {k: (row.get(k) or "").strip() for k in _CSV_COLUMNS}
@@ -101,8 +105,10 @@ def read_kinetics_csv(path: str | os.PathLike) -> list[KineticsClip]:
             try:
                 start, end = (float(values[k]) for k in ("time_start", "time_end"))
             except ValueError:
-                raise ValueError(f"{path}:{line}: time_start and time_end must be numbers, got "
-                                 f"{values['time_start']!r}, {values['time_end']!r}") from None
+                raise ValueError(
+                    f"{path}:{line}: time_start and time_end must be numbers, got "
+                    f"{values['time_start']!r}, {values['time_end']!r}"
+                ) from None
             if not (start.is_integer() and end.is_integer()):
                 raise ValueError(f"{path}:{line}: time_start and time_end must be whole seconds, got {start}, {end}")
             stem = f"{values['youtube_id']}_{int(start):06d}_{int(end):06d}"
@@ -225,17 +231,25 @@ class KineticsDataModule(ClipDataModule):
         self._root = Path(root).expanduser()
         if not self._root.is_dir():
             raise FileNotFoundError(f"Kinetics root not found: {self._root}")
-        files = {"training": _resolve(self._root, train_annotations),
-                 "evaluation": _resolve(self._root, val_annotations)}
+        files = {
+            "training": _resolve(self._root, train_annotations),
+            "evaluation": _resolve(self._root, val_annotations),
+        }
         for split, path in files.items():
             if not path.is_file():
-                raise FileNotFoundError(f"Kinetics {split} annotations not found: {path} (a CSV "
-                                        f"'{','.join(_CSV_COLUMNS)},split' or a list '<path> <label id>')")
-        formats = {split: annotation_format if annotation_format != "auto" else detect_format(path)
-                   for split, path in files.items()}
+                raise FileNotFoundError(
+                    f"Kinetics {split} annotations not found: {path} (a CSV "
+                    f"'{','.join(_CSV_COLUMNS)},split' or a list '<path> <label id>')"
+                )
+        formats = {
+            split: annotation_format if annotation_format != "auto" else detect_format(path)
+            for split, path in files.items()
+        }
         if formats["training"] != formats["evaluation"]:
-            raise ValueError(f"the Kinetics annotations mix formats: {files['training']} is a {formats['training']}, "
-                             f"{files['evaluation']} a {formats['evaluation']}; give both in one format")
+            raise ValueError(
+                f"the Kinetics annotations mix formats: {files['training']} is a {formats['training']}, "
+                f"{files['evaluation']} a {formats['evaluation']}; give both in one format"
+            )
         self.annotation_format: Literal["csv", "list"] = formats["training"]
         self._files = files
         self._dirs = {"training": _resolve(self._root, train_dir), "evaluation": _resolve(self._root, val_dir)}
@@ -248,8 +262,10 @@ class KineticsDataModule(ClipDataModule):
             for split, rows in self._rows.items():
                 self._check_labels(split, rows, f"in {class_list}" if given else "a label of the training CSV")
                 if not self._dirs[split].is_dir():
-                    raise FileNotFoundError(f"Kinetics {split} clip directory not found: {self._dirs[split]} "
-                                            f"(expected <label>/<youtube_id>_<start:06d>_<end:06d>.mp4 inside it)")
+                    raise FileNotFoundError(
+                        f"Kinetics {split} clip directory not found: {self._dirs[split]} "
+                        f"(expected <label>/<youtube_id>_<start:06d>_<end:06d>.mp4 inside it)"
+                    )
         else:
             self._lists = {split: read_video_list(path) for split, path in files.items()}
             top = max(label for _, label, _ in self._lists["training"])
@@ -257,17 +273,21 @@ class KineticsDataModule(ClipDataModule):
             for split, rows in self._lists.items():
                 bad = next(((lab, n) for _, lab, n in rows if lab >= len(self.class_names)), None)
                 if bad is not None:
-                    raise ValueError(f"{files[split]}:{bad[1]}: label id {bad[0]} is not below the "
-                                     f"{len(self.class_names)} classes" + (f" of {class_list}" if given else
-                                                                           " (the training list's largest id + 1)"))
+                    raise ValueError(
+                        f"{files[split]}:{bad[1]}: label id {bad[0]} is not below the "
+                        f"{len(self.class_names)} classes"
+                        + (f" of {class_list}" if given else " (the training list's largest id + 1)")
+                    )
         self.num_classes = len(self.class_names)
 
     def _check_labels(self, split: str, rows: list[KineticsClip], what: str) -> None:
         unknown = next((clip for clip in rows if clip.label not in self._labels), None)
         if unknown is not None:
             shown = ", ".join(repr(c) for c in self.class_names[:3]) + (", ..." if len(self.class_names) > 3 else "")
-            raise ValueError(f"{self._files[split]}:{unknown.line}: label {unknown.label!r} is not {what} "
-                             f"(the {len(self.class_names)} classes: {shown})")
+            raise ValueError(
+                f"{self._files[split]}:{unknown.line}: label {unknown.label!r} is not {what} "
+                f"(the {len(self.class_names)} classes: {shown})"
+            )
 
     @property
     def root(self) -> Path:
@@ -288,8 +308,10 @@ class KineticsDataModule(ClipDataModule):
             prefix = os.path.relpath(split_dir, self._root).replace(os.sep, "/")
             on_disk = _index_clips(split_dir)
             # Not on disk: keep the canonical <label>/<stem>.mp4 path; the manifest reports it missing.
-            items = [VideoItem(f"{prefix}/{on_disk.get(c.stem, f'{c.label}/{c.stem}.mp4')}", self._labels[c.label])
-                     for c in self._rows[split]]
+            items = [
+                VideoItem(f"{prefix}/{on_disk.get(c.stem, f'{c.label}/{c.stem}.mp4')}", self._labels[c.label])
+                for c in self._rows[split]
+            ]
         self._items[split] = items
         return items
 

@@ -13,7 +13,8 @@ Evaluation loaders shard without padding: over all ranks each item is read once.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -21,9 +22,9 @@ import torch.distributed as dist
 from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from ..seeding import base_seed
 from .clips import collate_clips
 from .epoch_sampler import EpochSampler
-from ..seeding import base_seed
 from .skips import SkipLog, skip_stage
 
 __all__ = ["SplitLoaders", "build_loader", "fit_epoch", "rank_and_world"]
@@ -117,9 +118,17 @@ class SplitLoaders(L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, train: bool) -> StatefulDataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its dataloaders are requested")
-        return build_loader(dataset, self.batch_size, train, seed=self.seed, trainer=self.trainer,
-                            num_workers=self.num_workers, collate_fn=self.collate_fn, pin_memory=self.pin_memory,
-                            persistent_workers=self.persistent_workers)  # fmt: skip
+        return build_loader(
+            dataset,
+            self.batch_size,
+            train,
+            seed=self.seed,
+            trainer=self.trainer,
+            num_workers=self.num_workers,
+            collate_fn=self.collate_fn,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+        )
 
     def train_dataloader(self) -> StatefulDataLoader:
         return self._loader(self.train_set, train=True)

@@ -20,10 +20,10 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 from ..io import write_atomic
 from .decode import VideoDecodeError, VideoInfo, probe_video
@@ -79,8 +79,9 @@ def default_cache_dir() -> Path:
     return Path(base) / "lfq_kit"
 
 
-def manifest_path(root: str | os.PathLike, name: str, manifest_dir: str | os.PathLike | None = None,
-                  prefer_root: bool = True) -> Path:
+def manifest_path(
+    root: str | os.PathLike, name: str, manifest_dir: str | os.PathLike | None = None, prefer_root: bool = True
+) -> Path:
     """Where the manifest of dataset ``name`` under ``root`` is cached (see the module docstring).
 
     ``prefer_root=False`` skips the dataset root (for roots inside installed packages).
@@ -163,8 +164,12 @@ def build_manifest(
             stats[item.path] = None
             continue
         cached = records.get(item.path)
-        if (cached is None or cached.get("size") != st.st_size or cached.get("mtime_ns") != st.st_mtime_ns
-                or cached.get("verify_end") != verify_end):
+        if (
+            cached is None
+            or cached.get("size") != st.st_size
+            or cached.get("mtime_ns") != st.st_mtime_ns
+            or cached.get("verify_end") != verify_end
+        ):
             stale.append(item.path)
     if stale:
         log.info("probing %d video(s) under %s (cache: %s)", len(stale), root, cache_file)

@@ -10,7 +10,8 @@ in the dataset) and ``view_index`` (``clip · crops + crop``), the keys
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -94,10 +95,22 @@ class MultiViewClipDataset(VideoClipDataset):
         return Attempt(video, entry.path, read)
 
 
-def multi_view_loader(dataset: MultiViewClipDataset, batch_size: int, num_workers: int = 0,
-                      pin_memory: bool = False, trainer: L.Trainer | None = None) -> StatefulDataLoader:  # fmt: skip
+def multi_view_loader(
+    dataset: MultiViewClipDataset,
+    batch_size: int,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    trainer: L.Trainer | None = None,
+) -> StatefulDataLoader:
     """The test loader of a multi-view set, batched with :func:`collate_views`: in order, this rank's unpadded
     shard (views ``r, r + W, …``; see :func:`~lfq_kit.data.loaders.build_loader`), so over all ranks every view
     is read once and :func:`~lfq_kit.metrics.multiview.aggregate_views` sees no padded repeats."""
-    return build_loader(dataset, batch_size, train=False, trainer=trainer, num_workers=num_workers,
-                        collate_fn=collate_views, pin_memory=pin_memory)
+    return build_loader(
+        dataset,
+        batch_size,
+        train=False,
+        trainer=trainer,
+        num_workers=num_workers,
+        collate_fn=collate_views,
+        pin_memory=pin_memory,
+    )

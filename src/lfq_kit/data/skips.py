@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import Counter
-from typing import Any, Iterable, Literal, Mapping, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, NamedTuple
 
 import lightning as L
 import torch.distributed as dist
@@ -29,8 +30,16 @@ from lightning.pytorch.callbacks import Callback
 
 from ..distributed import is_distributed
 
-__all__ = ["GatheredSkips", "MissingVideosWarning", "SkipLog", "SkipStage", "SkippedFilesReport", "SkippedVideoWarning",
-           "gather_skips", "skip_stage"]
+__all__ = [
+    "GatheredSkips",
+    "MissingVideosWarning",
+    "SkipLog",
+    "SkipStage",
+    "SkippedFilesReport",
+    "SkippedVideoWarning",
+    "gather_skips",
+    "skip_stage",
+]
 
 #: The stages skips are counted under: Lightning's running stages, the sanity check counted as validation.
 SkipStage = Literal["train", "validate", "test", "predict"]
@@ -192,8 +201,7 @@ class SkippedFilesReport(Callback):
         counts, reasons, excluded = gather_skips(local, skip_log.reasons, skip_log.excluded)
         self.histories[stage].append(dict(counts))
         if stage in _METRICS:  # this rank's count, summed over ranks by the logger
-            pl_module.log(_METRICS[stage], float(sum(local.values())), on_epoch=True, sync_dist=True,
-                          reduce_fx="sum")
+            pl_module.log(_METRICS[stage], float(sum(local.values())), on_epoch=True, sync_dist=True, reduce_fx="sum")
         if counts and trainer.is_global_zero:
             epoch = f"epoch {trainer.current_epoch}"
             title = {"train": epoch, "validate": f"{epoch} validation", "test": "test", "predict": "predict"}[stage]

@@ -57,8 +57,10 @@ def read_ssv2_labels(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     data = _load_json(path, "labels file")
     if not isinstance(data, dict) or not data:
-        raise ValueError(f"{path}: expected a JSON object mapping templates to label ids, e.g. "
-                         '{"Putting something on a surface": "98"}')
+        raise ValueError(
+            f"{path}: expected a JSON object mapping templates to label ids, e.g. "
+            '{"Putting something on a surface": "98"}'
+        )
     by_id: dict[int, str] = {}
     for template, value in data.items():
         if not str(value).isdigit():
@@ -113,14 +115,17 @@ class SomethingSomethingV2DataModule(ClipDataModule):
             raise FileNotFoundError(f"Something-Something-v2 root not found: {self._root}")
         self._videos = self._root / video_dir
         if not self._videos.is_dir():
-            raise FileNotFoundError(f"Something-Something-v2 video folder not found: {self._videos} "
-                                    "(expected <id>.webm files inside it)")
+            raise FileNotFoundError(
+                f"Something-Something-v2 video folder not found: {self._videos} (expected <id>.webm files inside it)"
+            )
         self._prefix = os.path.relpath(self._videos, self._root).replace(os.sep, "/")
         self._annotations = {"train": self._root / train_annotations, "val": self._root / val_annotations}
         for split, path in self._annotations.items():
             if not path.is_file():
-                raise FileNotFoundError(f"Something-Something-v2 {split} annotations not found: {path} "
-                                        '(expected a JSON list of {"id", "label", "template", "placeholders"})')
+                raise FileNotFoundError(
+                    f"Something-Something-v2 {split} annotations not found: {path} "
+                    '(expected a JSON list of {"id", "label", "template", "placeholders"})'
+                )
         self._labels_file = self._root / labels_file
         self.class_names = read_ssv2_labels(self._labels_file)
         self.num_classes = len(self.class_names)
@@ -136,8 +141,10 @@ class SomethingSomethingV2DataModule(ClipDataModule):
         key = template_key(str(entry["template"]))
         label = self._ids.get(key, self._ids_folded.get(key.casefold()))
         if label is None:
-            raise ValueError(f"{path}: entry {k} (id {entry['id']}): template {entry['template']!r} → {key!r} is "
-                             f"not a key of {self._labels_file}")
+            raise ValueError(
+                f"{path}: entry {k} (id {entry['id']}): template {entry['template']!r} → {key!r} is "
+                f"not a key of {self._labels_file}"
+            )
         return label
 
     def _split(self, split: str) -> list[VideoItem]:

@@ -24,8 +24,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from .loaders import build_loader
 from ..seeding import SampleKey, split_key
+from .loaders import build_loader
 
 __all__ = ["TokenDataModule", "TokenDataset", "read_token_split"]
 
@@ -58,8 +58,11 @@ def read_token_split(folder: str | Path) -> tuple[dict[str, Any], dict[str, Tens
     video_ids: list[str] = []
     for index_file in indexes:
         index = json.loads(index_file.read_text())
-        this = {"codebook_size": index["codebook_size"], "grid": list(index["grid"]),
-                "tokenizer_hash": index.get("tokenizer_hash")}  # fmt: skip
+        this = {
+            "codebook_size": index["codebook_size"],
+            "grid": list(index["grid"]),
+            "tokenizer_hash": index.get("tokenizer_hash"),
+        }
         if header is None:
             header = this
         for key in header:
@@ -77,7 +80,8 @@ def read_token_split(folder: str | Path) -> tuple[dict[str, Any], dict[str, Tens
                 raise _mismatch("clip count", str(path), ids.shape[0], shard["num_clips"], "its index")
             if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= header["codebook_size"]):
                 raise ValueError(
-                    f"{path}: token ids span [{int(ids.min())}, {int(ids.max())}], outside [0, {header['codebook_size']})"
+                    f"{path}: token ids span [{int(ids.min())}, {int(ids.max())}], "
+                    f"outside [0, {header['codebook_size']})"
                 )
             for key in parts:
                 parts[key].append(tensors[key].long())
@@ -155,8 +159,11 @@ class TokenDataModule(L.LightningDataModule):
         self.root = Path(root)
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.expected = {"codebook_size": codebook_size, "grid": None if grid is None else list(grid),
-                         "tokenizer_hash": tokenizer_hash}  # fmt: skip
+        self.expected = {
+            "codebook_size": codebook_size,
+            "grid": None if grid is None else list(grid),
+            "tokenizer_hash": tokenizer_hash,
+        }
         self.train_set: TokenDataset | None = None
         self.val_set: TokenDataset | None = None
         self.codebook_size: int | None = None
@@ -170,8 +177,11 @@ class TokenDataModule(L.LightningDataModule):
             if expected is not None and header[key] != expected:
                 raise _mismatch(key, str(self.root / split), header[key], expected, f"TokenDataModule({key}=...)")
         if self.codebook_size is not None:  # the second split must match the first
-            for key, value in (("codebook_size", self.codebook_size), ("grid", list(self.grid)),
-                               ("tokenizer_hash", self.tokenizer_hash)):  # fmt: skip
+            for key, value in (
+                ("codebook_size", self.codebook_size),
+                ("grid", list(self.grid)),
+                ("tokenizer_hash", self.tokenizer_hash),
+            ):
                 if header[key] != value:
                     raise _mismatch(key, str(self.root / split), header[key], value, "the training split")
         self.codebook_size = int(header["codebook_size"])
@@ -190,8 +200,9 @@ class TokenDataModule(L.LightningDataModule):
     def _loader(self, dataset: TokenDataset | None, train: bool) -> StatefulDataLoader:
         if dataset is None:
             raise RuntimeError("TokenDataModule.setup() must run before its dataloaders are requested")
-        return build_loader(dataset, self.batch_size, train, seed=self.seed, trainer=self.trainer,
-                            num_workers=self.num_workers)
+        return build_loader(
+            dataset, self.batch_size, train, seed=self.seed, trainer=self.trainer, num_workers=self.num_workers
+        )
 
     def train_dataloader(self) -> StatefulDataLoader:
         return self._loader(self.train_set, train=True)

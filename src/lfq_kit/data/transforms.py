@@ -106,8 +106,14 @@ class ClipTransform:
             not within ``1 .. resolution``.
     """
 
-    def __init__(self, resolution: int, train: bool = False, flip_p: float = 0.5,
-                 crop_scale: tuple[float, float] | None = None, crop_size: int | None = None) -> None:
+    def __init__(
+        self,
+        resolution: int,
+        train: bool = False,
+        flip_p: float = 0.5,
+        crop_scale: tuple[float, float] | None = None,
+        crop_size: int | None = None,
+    ) -> None:
         if resolution < 1:
             raise ValueError(f"resolution must be >= 1, got {resolution}")
         if crop_size is not None and not 1 <= crop_size <= resolution:

@@ -58,8 +58,16 @@ class VideoWriter:
         ValueError: a non-positive size or frame rate; (from :meth:`write`) frames of another size.
     """
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float | Fraction = 8.0, codec: str = "libx264",
-                 crf: int = 18, pix_fmt: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: float | Fraction = 8.0,
+        codec: str = "libx264",
+        crf: int = 18,
+        pix_fmt: str | None = None,
+    ) -> None:
         rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
         if width < 1 or height < 1 or rate <= 0:
             raise ValueError(f"need a positive frame size and rate, got {width} × {height} at {fps} fps")
@@ -81,8 +89,9 @@ class VideoWriter:
         """Append ``(3, T, H, W)`` pixels in ``[−1, 1]``."""
         frames = to_uint8_frames(video)
         if frames.shape[1:3] != (self.height, self.width):
-            raise ValueError(f"frames of {frames.shape[2]} × {frames.shape[1]} written to a "
-                             f"{self.width} × {self.height} video")  # fmt: skip
+            raise ValueError(
+                f"frames of {frames.shape[2]} × {frames.shape[1]} written to a {self.width} × {self.height} video"
+            )
         for frame in frames:
             for packet in self._stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 self._container.mux(packet)
@@ -107,7 +116,7 @@ class VideoWriter:
             pass
         self._file.discard()
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -117,8 +126,14 @@ class VideoWriter:
             self.abort()
 
 
-def write_video(path: str | Path, video: Tensor, fps: float | Fraction = 8.0, codec: str = "libx264", crf: int = 18,
-                pix_fmt: str | None = None) -> Path:  # fmt: skip
+def write_video(
+    path: str | Path,
+    video: Tensor,
+    fps: float | Fraction = 8.0,
+    codec: str = "libx264",
+    crf: int = 18,
+    pix_fmt: str | None = None,
+) -> Path:
     """Encode ``(3, T, H, W)`` pixels in ``[−1, 1]`` as a video file (H.264 MP4 by default) with PyAV, atomically.
 
     The frame size is kept: yuv420p for even sizes, yuv444p for odd ones (see :class:`VideoWriter`). Returns the path.

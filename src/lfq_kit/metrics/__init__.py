@@ -9,7 +9,16 @@ from .reconstruction import ReconstructionMetrics
 from .ssim import frame_ms_ssim, ms_ssim_scales
 
 __all__ = [
-    "CodebookUsage", "FrechetVideoDistance", "MultiViewAccuracy", "ReconstructionMetrics", "frame_ms_ssim",
-    "frame_psnr", "frechet_distance", "image_fid", "load_feature_extractor", "ms_ssim_scales", "pooled_psnr",
+    "CodebookUsage",
+    "FrechetVideoDistance",
+    "MultiViewAccuracy",
+    "ReconstructionMetrics",
+    "frame_ms_ssim",
+    "frame_psnr",
+    "frechet_distance",
+    "image_fid",
+    "load_feature_extractor",
+    "ms_ssim_scales",
+    "pooled_psnr",
     "psnr_db",
 ]

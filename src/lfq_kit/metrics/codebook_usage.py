@@ -103,9 +103,7 @@ class CodebookUsage(Metric):
     code_keys: list[Tensor]
     code_counts: list[Tensor]
 
-    def __init__(
-        self, codebook_size: int, num_codebooks: int = 1, max_dense_size: int = 2**20, **kwargs: Any
-    ) -> None:
+    def __init__(self, codebook_size: int, num_codebooks: int = 1, max_dense_size: int = 2**20, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for name, value in (("codebook_size", codebook_size), ("num_codebooks", num_codebooks)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -93,14 +93,18 @@ class FrechetVideoDistance(Metric):
         self.num_features = num_features
         for kind in ("real", "fake"):
             self.add_state(f"{kind}_sum", torch.zeros(num_features, dtype=torch.float64), dist_reduce_fx="sum")
-            self.add_state(f"{kind}_outer", torch.zeros(num_features, num_features, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state(
+                f"{kind}_outer", torch.zeros(num_features, num_features, dtype=torch.float64), dist_reduce_fx="sum"
+            )
             self.add_state(f"{kind}_count", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, videos: Tensor, real: bool) -> None:
         with torch.no_grad():
             features = self.extractor(videos)
         if features.ndim != 2 or features.shape[1] != self.num_features:
-            raise ValueError(f"the extractor returned features of shape {tuple(features.shape)}, expected (B, {self.num_features})")
+            raise ValueError(
+                f"the extractor returned features of shape {tuple(features.shape)}, expected (B, {self.num_features})"
+            )
         f = features.double()
         kind = "real" if real else "fake"
         setattr(self, f"{kind}_sum", getattr(self, f"{kind}_sum") + f.sum(0))

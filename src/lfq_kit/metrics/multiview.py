@@ -47,8 +47,10 @@ def aggregate_views(probs: Tensor, labels: Tensor, videos: Tensor, views: Tensor
     """
     n = probs.shape[0]
     if not (labels.shape[0] == videos.shape[0] == views.shape[0] == n) or probs.ndim != 2:
-        raise ValueError(f"need probs (N, K) and labels, videos, views (N,), got {tuple(probs.shape)}, "
-                         f"{tuple(labels.shape)}, {tuple(videos.shape)}, {tuple(views.shape)}")  # fmt: skip
+        raise ValueError(
+            f"need probs (N, K) and labels, videos, views (N,), got {tuple(probs.shape)}, "
+            f"{tuple(labels.shape)}, {tuple(videos.shape)}, {tuple(views.shape)}"
+        )
     videos, views = videos.long(), views.long()
     key = videos * (int(views.max()) + 1 if n else 1) + views
     uniq, inverse = torch.unique(key, return_inverse=True)

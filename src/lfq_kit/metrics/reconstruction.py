@@ -58,4 +58,3 @@ class ReconstructionMetrics(nn.Module):
         values = {f"codebook_{k}": v for k, v in self.usage.compute().items()}
         self.usage.reset()
         return values
-

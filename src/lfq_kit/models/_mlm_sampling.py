@@ -24,7 +24,11 @@ class MaskGITSampling:
         """
         if guidance_scale != 0:
             null = torch.full_like(labels, self.null_class)
-            inputs, labels, positions = torch.cat([inputs, inputs]), torch.cat([labels, null]), torch.cat([positions, positions])
+            inputs, labels, positions = (
+                torch.cat([inputs, inputs]),
+                torch.cat([labels, null]),
+                torch.cat([positions, positions]),
+            )
         hidden = self.hidden(inputs, labels)
         selected = hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
         logits = self.logits(selected).float()
@@ -67,13 +71,15 @@ class MaskGITSampling:
         was_training = self.training
         self.eval()
         try:
-            return self._generate(labels, steps, choice_temperature, guidance_scale, temperature, top_k, condition,
-                                  generator, num_samples)  # fmt: skip
+            return self._generate(
+                labels, steps, choice_temperature, guidance_scale, temperature, top_k, condition, generator, num_samples
+            )
         finally:
             self.train(was_training)
 
-    def _generate(self, labels, steps, choice_temperature, guidance_scale, temperature, top_k, condition, generator,
-                  num_samples) -> Tensor:  # fmt: skip
+    def _generate(
+        self, labels, steps, choice_temperature, guidance_scale, temperature, top_k, condition, generator, num_samples
+    ) -> Tensor:
         t, h, w = self.grid
         given = [v.shape[0] for v in (labels, condition) if v is not None]
         b = given[0] if given else num_samples
@@ -95,9 +101,12 @@ class MaskGITSampling:
                 raise ValueError(f"condition must be (B={b}, T'c <= {t}, {h}, {w}) ids, got {tuple(condition.shape)}")
             ids[:, :tc] = condition.to(self.device).long()
             unknown[:, :tc] = False
+
         def step_fn(current: Tensor, positions: Tensor) -> tuple[Tensor, Tensor]:
             logits = self.guided_logits(current, labels, positions, guidance_scale)
             return self.tokens.sample(logits, temperature, top_k, generator)
 
-        out = maskgit_decode(ids.flatten(1), unknown.flatten(1), step_fn, self.mask_id, steps, choice_temperature, generator)
+        out = maskgit_decode(
+            ids.flatten(1), unknown.flatten(1), step_fn, self.mask_id, steps, choice_temperature, generator
+        )
         return out.view(b, t, h, w)

@@ -1,9 +1,9 @@
 """Skipping optimizer steps whose loss is NaN or infinite, and stopping a run that keeps producing them.
 
-Weights must never become NaN silently (docs/fault_tolerance.md). A non-finite loss is detected on the device, the optimizer
-step it would feed is skipped (its gradients are dropped, so no parameter, optimizer state, EMA or learning-rate
-scheduler changes), the skip is counted (logged as ``train/nonfinite_skipped``, the total of skipped optimizer
-steps) and, after ``max_nonfinite_steps`` skips in a row of one optimizer, the run stops with
+Weights must never become NaN silently (docs/fault_tolerance.md). A non-finite loss is detected on the device, the
+optimizer step it would feed is skipped (its gradients are dropped, so no parameter, optimizer state, EMA or
+learning-rate scheduler changes), the skip is counted (logged as ``train/nonfinite_skipped``, the total of skipped
+optimizer steps) and, after ``max_nonfinite_steps`` skips in a row of one optimizer, the run stops with
 :class:`NonFiniteLossError`.
 
 Cost: one host read per optimizer step (the decision), like AMP's ``GradScaler``; under DDP/FSDP the flags are
@@ -19,14 +19,21 @@ the ``GradScaler`` skips the step (and halves its scale, as for any overflow).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..distributed import all_reduce_sum
 
-__all__ = ["NonFiniteGuard", "NonFiniteLossError", "SkipNonFiniteSteps", "check_max_nonfinite_steps", "discard_gradients"]
+__all__ = [
+    "NonFiniteGuard",
+    "NonFiniteLossError",
+    "SkipNonFiniteSteps",
+    "check_max_nonfinite_steps",
+    "discard_gradients",
+]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -153,7 +160,9 @@ class SkipNonFiniteSteps(NonFiniteState):
         self.nonfinite_guard.observe(0, loss)
         super().on_before_backward(loss)
 
-    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Callable | None = None) -> None:
+    def optimizer_step(
+        self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Callable | None = None
+    ) -> None:
         def guarded_closure() -> Any:
             out = optimizer_closure() if optimizer_closure is not None else None
             (ok,) = self.nonfinite_guard.decide(all_reduce_sum)

@@ -47,8 +47,9 @@ def _read(path: Path) -> Any:
         raise ValueError(f"{str(path)!r} is not a readable PyTorch checkpoint (truncated?): {err}") from err
 
 
-def load_backbone_weights(backbone: nn.Module, path: str | Path, prefix: str = "encoder.",
-                          skip_keys: list[str] | None = None) -> list[str]:  # fmt: skip
+def load_backbone_weights(
+    backbone: nn.Module, path: str | Path, prefix: str = "encoder.", skip_keys: list[str] | None = None
+) -> list[str]:
     """Copy the tensors under ``prefix`` of checkpoint ``path`` into ``backbone``; returns the loaded key names.
 
     The file is read with ``torch.load(weights_only=True)`` (no code from the file runs).
@@ -61,14 +62,16 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path, prefix: str = "
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"pretrained checkpoint {str(path)!r} not found (a VideoMAEPretraining run writes it, "
-                                "e.g. `lfq-kit fit --config configs/quickstart_videomae.yaml`, and `lfq-kit convert "
-                                "videomae` from VideoMAE's released weights)")  # fmt: skip
+        raise FileNotFoundError(
+            f"pretrained checkpoint {str(path)!r} not found (a VideoMAEPretraining run writes it, "
+            "e.g. `lfq-kit fit --config configs/quickstart_videomae.yaml`, and `lfq-kit convert "
+            "videomae` from VideoMAE's released weights)"
+        )
     checkpoint = _read(path)
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"{str(path)!r} holds no state_dict")
-    theirs = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    theirs = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     if not theirs:
         heads = sorted({k.split(".")[0] + "." for k in state})
         raise ValueError(f"{str(path)!r} has no tensor under prefix {prefix!r}; its prefixes: {', '.join(heads)}")
@@ -76,13 +79,26 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path, prefix: str = "
     mine = backbone.state_dict()
     missing = [k for k in mine if k not in theirs and not _skipped(k, skip)]
     unexpected = [k for k in theirs if k not in mine and not _skipped(k, skip)]
-    shapes = [f"{k} {tuple(theirs[k].shape)} vs {tuple(mine[k].shape)}" for k in mine
-              if k in theirs and theirs[k].shape != mine[k].shape and not _skipped(k, skip)]  # fmt: skip
+    shapes = [
+        f"{k} {tuple(theirs[k].shape)} vs {tuple(mine[k].shape)}"
+        for k in mine
+        if k in theirs and theirs[k].shape != mine[k].shape and not _skipped(k, skip)
+    ]
     if missing or unexpected or shapes:
-        parts = [f"{name}: {', '.join(keys)}" for name, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("shape (checkpoint vs model)", shapes)) if keys]
-        raise ValueError(f"the {type(backbone).__name__} does not match {str(path)!r} under prefix {prefix!r}; " + "; ".join(parts)
-                         + "; name keys to leave out in `skip_keys`")  # fmt: skip
+        parts = [
+            f"{name}: {', '.join(keys)}"
+            for name, keys in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("shape (checkpoint vs model)", shapes),
+            )
+            if keys
+        ]
+        raise ValueError(
+            f"the {type(backbone).__name__} does not match {str(path)!r} under prefix {prefix!r}; "
+            + "; ".join(parts)
+            + "; name keys to leave out in `skip_keys`"
+        )
     load = {k: v for k, v in theirs.items() if k in mine and not _skipped(k, skip)}
     backbone.load_state_dict(load, strict=False)
     return sorted(load)

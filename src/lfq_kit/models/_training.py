@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import lightning as L
 import torch
@@ -131,8 +132,10 @@ def regroup_optimizer_state(state: dict[str, Any], old: list[list[str]], new: li
     """
     saved = state["param_groups"]
     if [len(g["params"]) for g in saved] != [len(g) for g in old] or sorted(sum(old, [])) != sorted(sum(new, [])):
-        raise ValueError(f"cannot regroup optimizer state: saved group sizes {[len(g['params']) for g in saved]}, "
-                         f"old layout {[len(g) for g in old]}, new layout {[len(g) for g in new]}")  # fmt: skip
+        raise ValueError(
+            f"cannot regroup optimizer state: saved group sizes {[len(g['params']) for g in saved]}, "
+            f"old layout {[len(g) for g in old]}, new layout {[len(g) for g in new]}"
+        )
     by_name = {}
     for group, names in zip(saved, old):
         by_name.update({name: index for name, index in zip(names, group["params"])})

@@ -29,8 +29,13 @@ class TubeMask(NamedTuple):
     masked: Tensor
 
 
-def tube_mask(batch: int, grid: tuple[int, int, int], ratio: float, device: torch.device | str | None = None,
-              generator: torch.Generator | None = None) -> TubeMask:  # fmt: skip
+def tube_mask(
+    batch: int,
+    grid: tuple[int, int, int],
+    ratio: float,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> TubeMask:
     """Draw ``batch`` tube masks masking ``int(ratio · H'·W')`` positions of each frame.
 
     Raises:
@@ -40,8 +45,10 @@ def tube_mask(batch: int, grid: tuple[int, int, int], ratio: float, device: torc
     t, h, w = grid
     per_frame = int(ratio * h * w)
     if not 0.0 <= ratio < 1.0 or not 0 < per_frame < h * w:
-        raise ValueError(f"mask ratio {ratio} masks {per_frame} of the {h * w} positions per frame; it must leave "
-                         "at least one visible and one masked position")  # fmt: skip
+        raise ValueError(
+            f"mask ratio {ratio} masks {per_frame} of the {h * w} positions per frame; it must leave "
+            "at least one visible and one masked position"
+        )
     scores = torch.rand(batch, h * w, device=device, generator=generator)
     rank = scores.argsort(dim=1).argsort(dim=1)  # a uniformly random permutation's ranks
     spatial = rank < per_frame  # (B, H'W'), exactly per_frame True per row

@@ -54,11 +54,20 @@ class VideoMixup:
         ValueError: a negative α, a probability outside ``[0, 1]``, or fewer than 2 classes.
     """
 
-    def __init__(self, num_classes: int, mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0, prob: float = 1.0,
-                 switch_prob: float = 0.5, label_smoothing: float = 0.1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        num_classes: int,
+        mixup_alpha: float = 0.8,
+        cutmix_alpha: float = 1.0,
+        prob: float = 1.0,
+        switch_prob: float = 0.5,
+        label_smoothing: float = 0.1,
+    ) -> None:
         if num_classes < 2 or min(mixup_alpha, cutmix_alpha) < 0 or not (0 <= prob <= 1 and 0 <= switch_prob <= 1):
-            raise ValueError(f"VideoMixup needs num_classes >= 2, alphas >= 0 and probabilities in [0, 1], got "
-                             f"{num_classes}, {mixup_alpha}, {cutmix_alpha}, {prob}, {switch_prob}")  # fmt: skip
+            raise ValueError(
+                f"VideoMixup needs num_classes >= 2, alphas >= 0 and probabilities in [0, 1], got "
+                f"{num_classes}, {mixup_alpha}, {cutmix_alpha}, {prob}, {switch_prob}"
+            )
         self.num_classes, self.mixup_alpha, self.cutmix_alpha = num_classes, mixup_alpha, cutmix_alpha
         self.prob, self.switch_prob, self.label_smoothing = prob, switch_prob, label_smoothing
 

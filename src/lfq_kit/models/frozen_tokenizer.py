@@ -21,7 +21,9 @@ from .tokenizer import VideoTokenizer
 
 __all__ = ["FrozenTokenizer", "TokenizeClips", "tokenizer_hash"]
 
-_MAKE_IT = "train one with `lfq-kit fit --config configs/quickstart.yaml` (writes runs/quickstart/checkpoints/last.ckpt)"
+_MAKE_IT = (
+    "train one with `lfq-kit fit --config configs/quickstart.yaml` (writes runs/quickstart/checkpoints/last.ckpt)"
+)
 
 
 def tokenizer_hash(tokenizer: VideoTokenizer) -> str:
@@ -106,8 +108,13 @@ class FrozenTokenizer:
         s = self.spatial_compression
         return self.token_grid(frames, s, s)[0]
 
-    def check(self, codebook_size: int | None = None, grid: tuple[int, int, int] | None = None,
-              clip_size: tuple[int, int, int] | None = None, consumer: str = "model") -> None:  # fmt: skip
+    def check(
+        self,
+        codebook_size: int | None = None,
+        grid: tuple[int, int, int] | None = None,
+        clip_size: tuple[int, int, int] | None = None,
+        consumer: str = "model",
+    ) -> None:
         """Raise ``ValueError`` naming both values when the consumer's vocabulary or grid disagrees with this
         tokenizer's (the grid is checked against the grid of ``clip_size = (T, H, W)``)."""
         if codebook_size is not None and int(codebook_size) != self.codebook_size:

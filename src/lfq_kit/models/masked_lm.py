@@ -150,11 +150,15 @@ class MaskedLM(MaskGITSampling, StepSeeded, SkipNonFiniteSteps, TokenConsumer, L
         if num_classes < 0 or not 0.0 <= class_dropout <= 1.0:
             raise ValueError(f"need num_classes >= 0 and class_dropout in [0, 1], got {num_classes}, {class_dropout}")
         if min(mask_weight, refine_weight, recons_weight) < 0 or mask_weight == 0:
-            raise ValueError(f"loss weights must be >= 0 with mask_weight > 0, got mask {mask_weight}, refine "
-                             f"{refine_weight}, recons {recons_weight}")
+            raise ValueError(
+                f"loss weights must be >= 0 with mask_weight > 0, got mask {mask_weight}, refine "
+                f"{refine_weight}, recons {recons_weight}"
+            )
         if loss_normalization not in ("token", "sequence") or mask_ratio_per not in ("example", "batch"):
-            raise ValueError(f"loss_normalization must be 'token' or 'sequence' and mask_ratio_per 'example' or "
-                             f"'batch', got {loss_normalization!r}, {mask_ratio_per!r}")
+            raise ValueError(
+                f"loss_normalization must be 'token' or 'sequence' and mask_ratio_per 'example' or "
+                f"'batch', got {loss_normalization!r}, {mask_ratio_per!r}"
+            )
         self.num_tokens = math.prod(self.grid)
         self.condition_latent_frames = self._condition_latent_frames(condition_frames)
         self.num_classes = num_classes

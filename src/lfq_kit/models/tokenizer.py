@@ -17,7 +17,8 @@ in its forward) see ``B`` clips, not ``k·B``."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import lightning as L
 import torch
@@ -30,8 +31,14 @@ from ..losses import LeCAM, discriminator_loss, r1_penalty
 from ..metrics.psnr import pooled_psnr
 from ..metrics.reconstruction import ReconstructionMetrics
 from ..quantizers import LFQ, Quantizer, QuantizerOutput
-from ._checks import (LazyPixelCheck, check_index_layout, check_latent_channels, check_quantizer_dim, check_video,
-                     raise_on_bad_pixels)
+from ._checks import (
+    LazyPixelCheck,
+    check_index_layout,
+    check_latent_channels,
+    check_quantizer_dim,
+    check_video,
+    raise_on_bad_pixels,
+)
 from ._generator import TokenizerGenerator, generator_ema, generator_objective, to_parameter_dtype
 from ._hparams import save_init_config
 from ._manual_steps import ManualSteps, check_accumulate_grad_batches

@@ -140,8 +140,10 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         dim = _feature_dim(backbone)
         layered = hasattr(backbone, "layer_id") and hasattr(backbone, "depth")
         if layer_decay != 1.0 and not linear_probe and not layered:
-            raise ValueError(f"layer_decay {layer_decay} needs a backbone with `layer_id` and `depth` (a VideoViT); "
-                             f"{type(backbone).__name__} has none, set layer_decay: 1.0")  # fmt: skip
+            raise ValueError(
+                f"layer_decay {layer_decay} needs a backbone with `layer_id` and `depth` (a VideoViT); "
+                f"{type(backbone).__name__} has none, set layer_decay: 1.0"
+            )
         self.backbone = backbone
         self.num_classes = num_classes
         self.loaded_keys: list[str] = []  # filled by load_pretrained(), at setup: a missing file is then a plain
@@ -192,7 +194,7 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
 
     # -- the network -------------------------------------------------------------------------------------
 
-    def train(self, mode: bool = True) -> "VideoClassifier":
+    def train(self, mode: bool = True) -> VideoClassifier:
         super().train(mode)
         if self.hparams.linear_probe:
             self.backbone.eval()  # frozen: no dropout / drop path / norm statistics updates
@@ -240,8 +242,10 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         missing = [k for k in ("video_index", "view_index") if k not in batch]
         if missing:
-            raise ValueError(f"multi-view testing needs batch keys {missing}; use a clip data module's test loader "
-                             "(test_clips_per_video x test_crops views per video)")  # fmt: skip
+            raise ValueError(
+                f"multi-view testing needs batch keys {missing}; use a clip data module's test loader "
+                "(test_clips_per_video x test_crops views per video)"
+            )
         probs = self(batch["video"]).float().softmax(-1)
         self.test_views.update(probs, self._labels(batch), batch["video_index"], batch["view_index"])
 
@@ -252,20 +256,26 @@ class VideoClassifier(StepSeeded, SkipNonFiniteSteps, L.LightningModule):
         top1, top5, videos = self.test_views.compute()  # every rank's views, each video once
         self.test_scores = self.test_views.scores()
         self.test_views.reset()
-        self.log_dict({"test/top1": top1, "test/top5": top5,
-                       "test/videos": float(videos)}, sync_dist=True)  # equal on every rank: gathered  # fmt: skip
+        self.log_dict(
+            {"test/top1": top1, "test/top5": top5, "test/videos": float(videos)}, sync_dist=True
+        )  # equal on every rank: gathered
 
     # -- optimizer -----------------------------------------------------------------------------------------
 
     def _layer_id(self, name: str) -> int:
         depth = getattr(self.backbone, "depth", 0)
         if name.startswith("backbone.") and hasattr(self.backbone, "layer_id"):
-            return self.backbone.layer_id(name[len("backbone."):])
+            return self.backbone.layer_id(name[len("backbone.") :])
         return depth + 1
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         skip = no_weight_decay_names(self)
-        groups = layer_decay_groups(self.named_parameters(), self._layer_id, getattr(self.backbone, "depth", 0),
-                                    1.0 if hp.linear_probe else hp.layer_decay, lambda name, _: name in skip)
+        groups = layer_decay_groups(
+            self.named_parameters(),
+            self._layer_id,
+            getattr(self.backbone, "depth", 0),
+            1.0 if hp.linear_probe else hp.layer_decay,
+            lambda name, _: name in skip,
+        )
         return step_scheduler(build_optimizer(self.optimizer_factory or recipe_adamw(self), self, groups), self)

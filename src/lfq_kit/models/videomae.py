@@ -36,8 +36,16 @@ from ._pixel_targets import normalized_tubelets
 from ._pretrained import load_backbone_weights
 from ._step_seed import StepSeeded
 from ._token_consumer import TokenConsumer
-from ._training import (build_optimizer, compile_modules, effective_batch, no_weight_decay, recipe_adamw, scaled_lr,
-                        step_scheduler, weight_decay_groups)
+from ._training import (
+    build_optimizer,
+    compile_modules,
+    effective_batch,
+    no_weight_decay,
+    recipe_adamw,
+    scaled_lr,
+    step_scheduler,
+    weight_decay_groups,
+)
 from ._tube_masking import tube_mask
 from .frozen_tokenizer import FrozenTokenizer
 
@@ -139,8 +147,15 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         self._compiled = False
         self.grid = tuple(encoder.grid)
         decoder_dim, decoder_heads = videomae_decoder_size(encoder.dim, decoder_dim, decoder_heads)
-        self.decoder = MaskedDecoder(encoder.num_tokens, encoder.dim, decoder_dim, decoder_depth, decoder_heads,
-                                     norm_eps=decoder_norm_eps, final_norm_eps=decoder_final_norm_eps)
+        self.decoder = MaskedDecoder(
+            encoder.num_tokens,
+            encoder.dim,
+            decoder_dim,
+            decoder_depth,
+            decoder_heads,
+            norm_eps=decoder_norm_eps,
+            final_norm_eps=decoder_final_norm_eps,
+        )
         self.frozen_tokenizer = None
         if target == "tokens":
             if tokenizer is None:
@@ -154,8 +169,9 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
                     f"differs from the token grid {token_grid} of tokenizer {tokenizer!r}; for a causal 4x/8x "
                     "tokenizer use tubelet_size 4, patch_size 8, first_frame_patch true"
                 )
-            self.tokens = FactorizedTokens(self.frozen_tokenizer.codebook_size, decoder_dim, num_groups,
-                                           mask_token=False)  # fmt: skip
+            self.tokens = FactorizedTokens(
+                self.frozen_tokenizer.codebook_size, decoder_dim, num_groups, mask_token=False
+            )
             self.head = nn.Identity()
         else:
             c, t, p = getattr(encoder, "in_channels", 3), encoder.tubelet_size, encoder.patch_size
@@ -193,8 +209,9 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
             raise ValueError(f"a VideoMAEPretraining batch needs 'video', got keys {sorted(batch)}")
         video = batch["video"]
         if tuple(video.shape[2:]) != tuple(self.encoder.clip_size):
-            raise ValueError(f"batch clips are {tuple(video.shape[2:])}, the encoder's clip_size is "
-                             f"{tuple(self.encoder.clip_size)}")  # fmt: skip
+            raise ValueError(
+                f"batch clips are {tuple(video.shape[2:])}, the encoder's clip_size is {tuple(self.encoder.clip_size)}"
+            )
         return video
 
     def targets(self, video: Tensor, masked: Tensor) -> Tensor:
@@ -203,8 +220,9 @@ class VideoMAEPretraining(StepSeeded, SkipNonFiniteSteps, TokenConsumer, L.Light
         if self.target == "tokens":
             ids = self.frozen_tokenizer.encode(video).flatten(1)  # (B, N), same raster order as the ViT
             return ids.gather(1, masked)
-        pixels = normalized_tubelets(video, self.encoder.tubelet_size, self.encoder.patch_size,
-                                     self.encoder.first_frame_patch)  # fmt: skip
+        pixels = normalized_tubelets(
+            video, self.encoder.tubelet_size, self.encoder.patch_size, self.encoder.first_frame_patch
+        )
         return pixels.gather(1, masked[..., None].expand(-1, -1, pixels.shape[-1]))
 
     def loss(self, video: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -18,7 +18,7 @@ latent 0), so the index is computed explicitly.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -6,7 +6,8 @@ zero padding. The first frame is thus encoded on its own, so an image is a one-f
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch.nn.functional as F
 from torch import Tensor, nn

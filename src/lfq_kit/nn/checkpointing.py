@@ -8,7 +8,8 @@ equal those of the plain call (up to float reassociation, usually bit-exact).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils.checkpoint import checkpoint

@@ -15,7 +15,7 @@ Open-MAGVIT2's video decoder keeps the first sub-frame of input frame 0 instead 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from einops import rearrange

@@ -73,9 +73,7 @@ class FactorizedTokens(nn.Module):
         self.tables = nn.Parameter(torch.randn(num_groups * self.sub_vocab, dim) * 0.02)
         self.mask_embedding = nn.Parameter(torch.randn(dim) * 0.02) if mask_token else None
         self.bias = nn.Parameter(torch.zeros(num_groups, self.sub_vocab))
-        self.register_buffer(
-            "_offsets", torch.arange(num_groups, dtype=torch.long) * self.sub_vocab, persistent=False
-        )
+        self.register_buffer("_offsets", torch.arange(num_groups, dtype=torch.long) * self.sub_vocab, persistent=False)
 
     def split(self, ids: Tensor) -> Tensor:
         """``(...)`` ids → ``(..., g)`` sub-tokens."""
@@ -122,7 +120,9 @@ class FactorizedTokens(nn.Module):
         ce = F.cross_entropy(flat, self.split(targets).reshape(-1), reduction="none", label_smoothing=label_smoothing)
         return ce.view(*targets.shape, self.num_groups).sum(-1)
 
-    def loss(self, logits: Tensor, targets: Tensor, weight: Tensor | None = None, label_smoothing: float = 0.0) -> Tensor:
+    def loss(
+        self, logits: Tensor, targets: Tensor, weight: Tensor | None = None, label_smoothing: float = 0.0
+    ) -> Tensor:
         """Sum over groups of the mean cross-entropy (nats) over positions where ``weight`` is true.
 
         Args:
@@ -138,7 +138,11 @@ class FactorizedTokens(nn.Module):
         return (ce * weight).sum() / weight.sum().clamp_min(1.0)
 
     def sample(
-        self, logits: Tensor, temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None
+        self,
+        logits: Tensor,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Draw one id per position: ``(..., g, S)`` logits → ``(ids (...) int64, log p(ids) (...) float32)``.
 

@@ -7,7 +7,7 @@ the 2D image CNN, MAGVIT v1 and the adaptive-norm decoder.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import Tensor, nn
 

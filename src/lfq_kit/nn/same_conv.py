@@ -6,7 +6,7 @@ The image CNN, the MAGVIT v1 3D CNN and the discriminators use them; the causal 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 

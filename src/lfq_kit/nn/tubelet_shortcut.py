@@ -15,7 +15,8 @@ Causal like the rest of the tokenizer: the first latent frame covers frame 0 alo
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from torch import Tensor, nn
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
@@ -102,8 +103,9 @@ def read_checkpoint_file(path: str | os.PathLike, *, trust_pickle: bool = False)
         raise LayoutError(f"{str(path)!r} is not a readable PyTorch checkpoint (truncated?): {err}") from err
 
 
-def tensor_state(obj: Any, path: str | os.PathLike, containers: Iterable[str] = ("state_dict", "model", "module")
-                 ) -> dict[str, Tensor]:  # fmt: skip
+def tensor_state(
+    obj: Any, path: str | os.PathLike, containers: Iterable[str] = ("state_dict", "model", "module")
+) -> dict[str, Tensor]:
     """The ``{name: tensor}`` dict of a loaded checkpoint: ``obj`` itself or the first of ``containers`` it holds
     (Lightning's ``state_dict``, MCG-NJU's ``model`` / ``module``).
 
@@ -123,8 +125,9 @@ def tensor_state(obj: Any, path: str | os.PathLike, containers: Iterable[str] = 
     raise LayoutError(f"{str(path)!r} holds a {type(obj).__name__}, not a dict of tensors")
 
 
-def check_key_layout(path: str | os.PathLike, expected: Mapping[str, tuple[int, ...]],
-                     found: Mapping[str, Tensor], what: str) -> None:  # fmt: skip
+def check_key_layout(
+    path: str | os.PathLike, expected: Mapping[str, tuple[int, ...]], found: Mapping[str, Tensor], what: str
+) -> None:
     """Compare the converted keys and shapes with those the lfq-kit module expects.
 
     Args:
@@ -138,11 +141,17 @@ def check_key_layout(path: str | os.PathLike, expected: Mapping[str, tuple[int, 
     """
     missing = sorted(k for k in expected if k not in found)
     unexpected = sorted(k for k in found if k not in expected)
-    shapes = sorted(f"{k} {tuple(found[k].shape)} vs {tuple(expected[k])}" for k in expected
-                    if k in found and tuple(found[k].shape) != tuple(expected[k]))  # fmt: skip
+    shapes = sorted(
+        f"{k} {tuple(found[k].shape)} vs {tuple(expected[k])}"
+        for k in expected
+        if k in found and tuple(found[k].shape) != tuple(expected[k])
+    )
     if missing or unexpected or shapes:
-        parts = [f"{name}: {', '.join(keys)}" for name, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("shape (file vs model)", shapes)) if keys]  # fmt: skip
+        parts = [
+            f"{name}: {', '.join(keys)}"
+            for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape (file vs model)", shapes))
+            if keys
+        ]
         raise LayoutError(f"{str(path)!r} does not match the {what} layout; " + "; ".join(parts))
 
 

@@ -15,7 +15,8 @@ once on a fixed input before the file is written (atomically: a failed conversio
 from __future__ import annotations
 
 import os
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import torch
 from torch import Tensor

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 from torch import Tensor
 
@@ -180,7 +181,8 @@ def layout_of(arch: OpenMagvit2Architecture) -> OpenMagvit2Layout:
 
 def to_lfq_order(tensor: Tensor, factors: tuple[int, ...]) -> Tensor:
     """An upsampler conv's weight ``(C·Π s, C_in, *k)`` or bias ``(C·Π s,)`` with output channels in their
-    ``(s_t, s_h, s_w, C)`` order (``(s_h, s_w, C)`` for images) → lfq-kit's ``(s_t, C, s_h, s_w)`` (``(C, s_h, s_w)``)."""
+    ``(s_t, s_h, s_w, C)`` order (``(s_h, s_w, C)`` for images) → lfq-kit's ``(s_t, C, s_h, s_w)``
+    (``(C, s_h, s_w)``)."""
     st, sh, sw = factors if len(factors) == 3 else (1, *factors)
     c = tensor.shape[0] // (st * sh * sw)
     split = tensor.reshape(st, sh, sw, c, *tensor.shape[1:])

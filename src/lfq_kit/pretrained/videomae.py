@@ -43,8 +43,14 @@ from torch import Tensor
 from ..backbones.sincos import sinusoid_table
 from ..backbones.tubelet_embedding import fold_input_normalization, tubelet_grid
 from ..backbones.video_vit import VideoViT
-from .checkpoint_files import (ConversionResult, LayoutError, check_key_layout, read_checkpoint_file,
-                               save_module_checkpoint, tensor_state)  # fmt: skip
+from .checkpoint_files import (
+    ConversionResult,
+    LayoutError,
+    check_key_layout,
+    read_checkpoint_file,
+    save_module_checkpoint,
+    tensor_state,
+)
 from .videomae_arch import VideoMAEArchitecture, architecture_from_config, architecture_from_shapes
 from .videomae_keys import LayoutKind, rename_videomae_keys
 
@@ -76,25 +82,31 @@ def _detect(state: dict[str, Tensor], path: Path) -> LayoutKind:
     keys = set(state)
     if any(k.startswith("videomae.") for k in keys):
         kind = "hf-pretrain" if "encoder_to_decoder.weight" in keys else "hf-finetune"
-        raise LayoutError(f"{str(path)!r} holds transformers VideoMAE weights ({kind}); convert the folder that holds "
-                          "them with their config.json, whose architecture they need")  # fmt: skip
+        raise LayoutError(
+            f"{str(path)!r} holds transformers VideoMAE weights ({kind}); convert the folder that holds "
+            "them with their config.json, whose architecture they need"
+        )
     if "encoder_to_decoder.weight" in keys or any(k.startswith("encoder.blocks.") for k in keys):
         return "mcg-pretrain"
     if "patch_embed.proj.weight" in keys and any(k.startswith("blocks.") for k in keys):
         if "fc_norm.weight" not in keys and "norm.weight" in keys:
-            raise LayoutError(f"{str(path)!r} is an MCG-NJU classifier without mean pooling (a final `norm`, no "
-                              "`fc_norm`: it classifies the first token), which lfq-kit does not support")  # fmt: skip
+            raise LayoutError(
+                f"{str(path)!r} is an MCG-NJU classifier without mean pooling (a final `norm`, no "
+                "`fc_norm`: it classifies the first token), which lfq-kit does not support"
+            )
         return "mcg-finetune"
     shown = ", ".join(sorted(keys)[:30]) + (", ..." if len(keys) > 30 else "")
-    raise LayoutError(f"{str(path)!r} matches no VideoMAE layout (MCG-NJU pretraining: encoder.*, decoder.*, "
-                      f"encoder_to_decoder.weight, mask_token; MCG-NJU fine-tuned: patch_embed.*, blocks.*, fc_norm.*, "
-                      f"head.*; or a transformers folder); its keys: {shown}")  # fmt: skip
+    raise LayoutError(
+        f"{str(path)!r} matches no VideoMAE layout (MCG-NJU pretraining: encoder.*, decoder.*, "
+        f"encoder_to_decoder.weight, mask_token; MCG-NJU fine-tuned: patch_embed.*, blocks.*, fc_norm.*, "
+        f"head.*; or a transformers folder); its keys: {shown}"
+    )
 
 
 def _strip_module_prefix(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """Drop a ``module.`` prefix that every key has (a state dict saved from DistributedDataParallel)."""
     if state and all(k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
+        return {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -103,8 +115,9 @@ def _position(tensors: dict[str, Tensor], key: str, arch: VideoMAEArchitecture, 
     table = tensors.get(key)
     if table is None:
         return "sincos"
-    if table.shape[-2:] == (num_tokens, arch.dim) and torch.allclose(table.float().reshape(1, num_tokens, arch.dim),
-                                                                       sinusoid_table(num_tokens, arch.dim), atol=1e-5):
+    if table.shape[-2:] == (num_tokens, arch.dim) and torch.allclose(
+        table.float().reshape(1, num_tokens, arch.dim), sinusoid_table(num_tokens, arch.dim), atol=1e-5
+    ):
         del tensors[key]
         return "sincos"
     tensors[key] = table.reshape(1, *table.shape[-2:])
@@ -113,10 +126,19 @@ def _position(tensors: dict[str, Tensor], key: str, arch: VideoMAEArchitecture, 
 
 
 def _encoder_args(arch: VideoMAEArchitecture, position: str, final_norm: bool) -> dict[str, Any]:
-    return {"clip_size": list(arch.clip_size), "tubelet_size": arch.tubelet_size, "patch_size": arch.patch_size,
-            "in_channels": arch.in_channels, "dim": arch.dim, "depth": arch.depth, "num_heads": arch.num_heads,
-            "mlp_ratio": arch.mlp_ratio, "position": position, "norm_eps": arch.norm_eps,
-            "final_norm": final_norm}  # fmt: skip
+    return {
+        "clip_size": list(arch.clip_size),
+        "tubelet_size": arch.tubelet_size,
+        "patch_size": arch.patch_size,
+        "in_channels": arch.in_channels,
+        "dim": arch.dim,
+        "depth": arch.depth,
+        "num_heads": arch.num_heads,
+        "mlp_ratio": arch.mlp_ratio,
+        "position": position,
+        "norm_eps": arch.norm_eps,
+        "final_norm": final_norm,
+    }
 
 
 def _build(arch: VideoMAEArchitecture, pretraining: bool, tensors: dict[str, Tensor]) -> torch.nn.Module:
@@ -133,9 +155,15 @@ def _build(arch: VideoMAEArchitecture, pretraining: bool, tensors: dict[str, Ten
     spec = {"class_path": "lfq_kit.backbones.VideoViT", "init_args": args}
     encoder = VideoViT(**{**args, "clip_size": tuple(args["clip_size"])})
     if pretraining:
-        module = VideoMAEPretraining(encoder, "pixels", decoder_dim=arch.decoder_dim, decoder_depth=arch.decoder_depth,
-                                     decoder_heads=arch.decoder_heads, decoder_norm_eps=arch.decoder_norm_eps,
-                                     decoder_final_norm_eps=arch.decoder_final_norm_eps)  # fmt: skip
+        module = VideoMAEPretraining(
+            encoder,
+            "pixels",
+            decoder_dim=arch.decoder_dim,
+            decoder_depth=arch.decoder_depth,
+            decoder_heads=arch.decoder_heads,
+            decoder_norm_eps=arch.decoder_norm_eps,
+            decoder_final_norm_eps=arch.decoder_final_norm_eps,
+        )
         module.hparams.update({"_class_path": "lfq_kit.models.VideoMAEPretraining", "encoder": spec})
     else:
         module = VideoClassifier(encoder, arch.num_classes, pooling="fc_norm", fc_norm_eps=arch.fc_norm_eps)
@@ -202,9 +230,14 @@ def _read_pth(path: Path, trust_pickle: bool) -> _Source:
     return _Source(state, kind, what, path, None, None)
 
 
-def load_videomae(source: str | os.PathLike, *, trust_pickle: bool = False, num_heads: int | None = None,
-                  decoder_heads: int | None = None, clip_size: tuple[int, int, int] | None = None,
-                  ) -> tuple[torch.nn.Module, str, int]:  # fmt: skip
+def load_videomae(
+    source: str | os.PathLike,
+    *,
+    trust_pickle: bool = False,
+    num_heads: int | None = None,
+    decoder_heads: int | None = None,
+    clip_size: tuple[int, int, int] | None = None,
+) -> tuple[torch.nn.Module, str, int]:
     """The converted lfq-kit module of a VideoMAE file or transformers folder, its format line and tensor count.
 
     Args:
@@ -220,8 +253,11 @@ def load_videomae(source: str | os.PathLike, *, trust_pickle: bool = False, num_
             the file), a config.json that disagrees with the weights, a truncated file, non-finite outputs.
     """
     path = Path(source)
-    overrides = {"num_heads": num_heads, "decoder_heads": decoder_heads,
-                 "clip_size": tuple(clip_size) if clip_size else None}  # fmt: skip
+    overrides = {
+        "num_heads": num_heads,
+        "decoder_heads": decoder_heads,
+        "clip_size": tuple(clip_size) if clip_size else None,
+    }
     src = _read_folder(path, trust_pickle, overrides) if path.is_dir() else _read_pth(path, trust_pickle)
     pretraining = src.kind.endswith("pretrain")
     renamed = rename_videomae_keys(src.state, src.kind)
@@ -244,8 +280,9 @@ def load_videomae(source: str | os.PathLike, *, trust_pickle: bool = False, num_
             raise LayoutError(f"{err}; the architecture was read from {str(path / 'config.json')!r}") from None
         raise
     enc = "encoder." if pretraining else "backbone."
-    weight, bias = fold_input_normalization(tensors[f"{enc}patch_embed.proj.weight"].double(),
-                                            tensors[f"{enc}patch_embed.proj.bias"].double())  # fmt: skip
+    weight, bias = fold_input_normalization(
+        tensors[f"{enc}patch_embed.proj.weight"].double(), tensors[f"{enc}patch_embed.proj.bias"].double()
+    )
     tensors[f"{enc}patch_embed.proj.weight"], tensors[f"{enc}patch_embed.proj.bias"] = weight.float(), bias.float()
     module.load_state_dict(tensors, strict=True)
     notes = f"; not in the file: {', '.join(arch.notes)}" if arch.notes else ""
@@ -254,8 +291,10 @@ def load_videomae(source: str | os.PathLike, *, trust_pickle: bool = False, num_
 
 def _describe(arch: VideoMAEArchitecture) -> str:
     t, h, w = arch.clip_size
-    line = (f"ViT {arch.depth} x {arch.dim}, {arch.num_heads} heads, clip {t} x {h} x {w}, tubelet {arch.tubelet_size} "
-            f"x {arch.patch_size} x {arch.patch_size}")  # fmt: skip
+    line = (
+        f"ViT {arch.depth} x {arch.dim}, {arch.num_heads} heads, clip {t} x {h} x {w}, tubelet {arch.tubelet_size} "
+        f"x {arch.patch_size} x {arch.patch_size}"
+    )
     if arch.decoder_depth:
         line += f", decoder {arch.decoder_depth} x {arch.decoder_dim}, {arch.decoder_heads} heads"
     if arch.num_classes:
@@ -263,17 +302,24 @@ def _describe(arch: VideoMAEArchitecture) -> str:
     return line
 
 
-def convert_videomae(source: str | os.PathLike, output: str | os.PathLike, *, trust_pickle: bool = False,
-                     num_heads: int | None = None, decoder_heads: int | None = None,
-                     clip_size: tuple[int, int, int] | None = None) -> ConversionResult:  # fmt: skip
+def convert_videomae(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    trust_pickle: bool = False,
+    num_heads: int | None = None,
+    decoder_heads: int | None = None,
+    clip_size: tuple[int, int, int] | None = None,
+) -> ConversionResult:
     """Convert ``source`` (see :func:`load_videomae`), run it once on a fixed clip, and write ``output``
     atomically (nothing is written when any step fails).
 
     Raises:
         FileNotFoundError, LayoutError: as :func:`load_videomae`.
     """
-    module, fmt, used = load_videomae(source, trust_pickle=trust_pickle, num_heads=num_heads,
-                                      decoder_heads=decoder_heads, clip_size=clip_size)  # fmt: skip
+    module, fmt, used = load_videomae(
+        source, trust_pickle=trust_pickle, num_heads=num_heads, decoder_heads=decoder_heads, clip_size=clip_size
+    )
     check = _check(module, hasattr(module, "decoder"))
     written = save_module_checkpoint(module, output)
     return ConversionResult(Path(written), fmt, used, check)

@@ -64,7 +64,7 @@ class VideoMAEArchitecture:
 
 
 def _count_blocks(tensors: dict[str, Tensor], prefix: str) -> int:
-    ids = {int(k[len(prefix):].split(".")[0]) for k in tensors if k.startswith(prefix)}
+    ids = {int(k[len(prefix) :].split(".")[0]) for k in tensors if k.startswith(prefix)}
     return max(ids) + 1 if ids else 0
 
 
@@ -74,9 +74,14 @@ def _need(tensors: dict[str, Tensor], key: str, path: Path) -> Tensor:
     return tensors[key]
 
 
-def architecture_from_shapes(tensors: dict[str, Tensor], path: Path, pretraining: bool, num_heads: int | None = None,
-                             decoder_heads: int | None = None, clip_size: tuple[int, int, int] | None = None,
-                             ) -> VideoMAEArchitecture:  # fmt: skip
+def architecture_from_shapes(
+    tensors: dict[str, Tensor],
+    path: Path,
+    pretraining: bool,
+    num_heads: int | None = None,
+    decoder_heads: int | None = None,
+    clip_size: tuple[int, int, int] | None = None,
+) -> VideoMAEArchitecture:
     """The architecture of an MCG-NJU file from its (renamed) tensors; heads and clip size from the arguments, else
     from the released models' settings (recorded in ``notes``).
 
@@ -91,15 +96,27 @@ def architecture_from_shapes(tensors: dict[str, Tensor], path: Path, pretraining
     notes = []
     if num_heads is None:
         if dim not in MCG_NJU_HEADS:
-            raise LayoutError(f"{str(path)!r}: encoder width {dim} is not one of MCG-NJU's released widths "
-                              f"{sorted(MCG_NJU_HEADS)}; pass the number of heads (num_heads)")  # fmt: skip
+            raise LayoutError(
+                f"{str(path)!r}: encoder width {dim} is not one of MCG-NJU's released widths "
+                f"{sorted(MCG_NJU_HEADS)}; pass the number of heads (num_heads)"
+            )
         num_heads = MCG_NJU_HEADS[dim]
         notes.append(f"heads {num_heads} (MCG-NJU's for width {dim})")
     if clip_size is None:
         clip_size = MCG_NJU_CLIP
         notes.append("clip 16 x 224 x 224 (MCG-NJU's)")
-    arch = VideoMAEArchitecture(dim, _count_blocks(tensors, f"{enc}blocks."), num_heads, fc1.shape[0] / dim,
-                                in_channels, tubelet, patch, tuple(clip_size), MCG_NJU_EPS, notes=notes)  # fmt: skip
+    arch = VideoMAEArchitecture(
+        dim,
+        _count_blocks(tensors, f"{enc}blocks."),
+        num_heads,
+        fc1.shape[0] / dim,
+        in_channels,
+        tubelet,
+        patch,
+        tuple(clip_size),
+        MCG_NJU_EPS,
+        notes=notes,
+    )
     notes.append("LayerNorm eps 1e-6 (MCG-NJU's code)")
     if pretraining:
         proj = _need(tensors, "decoder.proj.weight", path)
@@ -107,8 +124,10 @@ def architecture_from_shapes(tensors: dict[str, Tensor], path: Path, pretraining
         if decoder_heads is None:
             known = {w: h for w, h in VIDEOMAE_DECODERS.values()}
             if arch.decoder_dim not in known:
-                raise LayoutError(f"{str(path)!r}: decoder width {arch.decoder_dim} is not one of MCG-NJU's "
-                                  f"{sorted(known)}; pass the decoder's number of heads (decoder_heads)")  # fmt: skip
+                raise LayoutError(
+                    f"{str(path)!r}: decoder width {arch.decoder_dim} is not one of MCG-NJU's "
+                    f"{sorted(known)}; pass the decoder's number of heads (decoder_heads)"
+                )
             decoder_heads = known[arch.decoder_dim]
             notes.append(f"decoder heads {decoder_heads} (MCG-NJU's for width {arch.decoder_dim})")
         arch.decoder_heads = decoder_heads
@@ -141,16 +160,23 @@ def architecture_from_config(config_path: Path, pretraining: bool) -> tuple[Vide
     if config.get("hidden_act", "gelu") != "gelu":
         raise LayoutError(f"{str(config_path)!r}: hidden_act {config['hidden_act']!r}; only exact 'gelu' is supported")
     if not pretraining and not config.get("use_mean_pooling", True):
-        raise LayoutError(f"{str(config_path)!r}: use_mean_pooling false (first-token classification) is not "
-                          "supported; lfq-kit pools with fc_norm(mean(tokens))")  # fmt: skip
+        raise LayoutError(
+            f"{str(config_path)!r}: use_mean_pooling false (first-token classification) is not "
+            "supported; lfq-kit pools with fc_norm(mean(tokens))"
+        )
     try:
         dim = int(config["hidden_size"])
         arch = VideoMAEArchitecture(
-            dim, int(config["num_hidden_layers"]), int(config["num_attention_heads"]),
-            int(config["intermediate_size"]) / dim, int(config.get("num_channels", 3)), int(config["tubelet_size"]),
-            int(config["patch_size"]), (int(config["num_frames"]), *_size(config["image_size"])),
+            dim,
+            int(config["num_hidden_layers"]),
+            int(config["num_attention_heads"]),
+            int(config["intermediate_size"]) / dim,
+            int(config.get("num_channels", 3)),
+            int(config["tubelet_size"]),
+            int(config["patch_size"]),
+            (int(config["num_frames"]), *_size(config["image_size"])),
             float(config.get("layer_norm_eps", 1e-12)),
-        )  # fmt: skip
+        )
         if pretraining:
             arch.decoder_dim = int(config["decoder_hidden_size"])
             arch.decoder_depth = int(config["decoder_num_hidden_layers"])

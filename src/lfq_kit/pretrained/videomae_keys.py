@@ -33,12 +33,23 @@ __all__ = ["LayoutKind", "RenamedState", "rename_videomae_keys"]
 
 LayoutKind = Literal["mcg-pretrain", "mcg-finetune", "hf-pretrain", "hf-finetune"]
 
-_HF_BLOCK = {"layernorm_before": "norm1", "attention.output.dense": "attn.proj", "layernorm_after": "norm2",
-             "intermediate.dense": "mlp.fc1", "output.dense": "mlp.fc2"}  # fmt: skip
-_HF_QKV = {"attention.attention.query.weight": "qw", "attention.attention.key.weight": "kw",
-           "attention.attention.value.weight": "vw", "attention.attention.q_bias": "qb",
-           "attention.attention.query.bias": "qb", "attention.attention.key.bias": "kb",
-           "attention.attention.v_bias": "vb", "attention.attention.value.bias": "vb"}  # fmt: skip
+_HF_BLOCK = {
+    "layernorm_before": "norm1",
+    "attention.output.dense": "attn.proj",
+    "layernorm_after": "norm2",
+    "intermediate.dense": "mlp.fc1",
+    "output.dense": "mlp.fc2",
+}
+_HF_QKV = {
+    "attention.attention.query.weight": "qw",
+    "attention.attention.key.weight": "kw",
+    "attention.attention.value.weight": "vw",
+    "attention.attention.q_bias": "qb",
+    "attention.attention.query.bias": "qb",
+    "attention.attention.key.bias": "kb",
+    "attention.attention.v_bias": "vb",
+    "attention.attention.value.bias": "vb",
+}
 _MCG_BLOCK = ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
 _MCG_QKV = {"attn.q_bias": "qb", "attn.v_bias": "vb"}
 
@@ -111,8 +122,9 @@ def _block_part(kind: str, local: str) -> tuple[str, str] | None:
     return ("copy", f"{_HF_BLOCK[module]}.{leaf}") if module in _HF_BLOCK and leaf in ("weight", "bias") else None
 
 
-def _assemble_qkv(prefix: str, parts: dict[str, Tensor], source: str, out: dict[str, Tensor],
-                  missing: list[str]) -> None:  # fmt: skip
+def _assemble_qkv(
+    prefix: str, parts: dict[str, Tensor], source: str, out: dict[str, Tensor], missing: list[str]
+) -> None:
     """``qkv.weight`` from q/k/v weights (transformers) and ``qkv.bias = cat(q, k or 0, v)`` into ``out``."""
     names = {"qw": "query.weight", "kw": "key.weight", "vw": "value.weight", "qb": "q_bias", "vb": "v_bias"}
     if any(p in parts for p in ("qw", "kw", "vw")):

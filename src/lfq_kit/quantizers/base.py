@@ -47,8 +47,15 @@ def linear32(layer: nn.Module, x: Tensor) -> Tensor:
 
 
 _INTEGER_DTYPES = (
-    torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.uint16, torch.uint32, torch.uint64,
-)  # fmt: skip
+    torch.uint8,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.uint16,
+    torch.uint32,
+    torch.uint64,
+)
 
 
 def _sync_free_check(z: Tensor, training: bool) -> bool:

@@ -21,7 +21,8 @@ __all__ = ["BinaryQuantizer", "annealed_weight", "bits_to_indices", "indices_to_
 def annealed_weight(weight: float, step: Tensor, factor: float, steps: int) -> Tensor:
     """``weight · factor`` at step 0, decaying linearly to ``weight`` at ``steps`` (constant after).
 
-    Open-MAGVIT2's entropy annealing (TencentARC/SEED-Voken, ``lookup_free_quantize.py``); ``steps == 0`` or ``factor == 1`` disables it.
+    Open-MAGVIT2's entropy annealing (TencentARC/SEED-Voken, ``lookup_free_quantize.py``); ``steps == 0`` or
+    ``factor == 1`` disables it.
     Tensor arithmetic on the step buffer, so no device sync per forward.
     """
     if steps <= 0:

@@ -73,9 +73,15 @@ class BSQ(BinaryQuantizer):
         entropy_anneal_steps: int = 2000,
     ) -> None:
         super().__init__(
-            dim, entropy_weight, commitment_weight, diversity_gamma, inv_temperature, entropy_group_size,
-            entropy_anneal_factor, entropy_anneal_steps,
-        )  # fmt: skip
+            dim,
+            entropy_weight,
+            commitment_weight,
+            diversity_gamma,
+            inv_temperature,
+            entropy_group_size,
+            entropy_anneal_factor,
+            entropy_anneal_steps,
+        )
         self._scale = 1.0 / math.sqrt(dim)
 
     def _bits_to_codes(self, bits: Tensor) -> Tensor:

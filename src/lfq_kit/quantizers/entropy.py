@@ -77,7 +77,7 @@ class _Layout(NamedTuple):
     spans: tuple[tuple[int, int], ...]  # (first column, 2^bits) of each quarter
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _layout(d: int, device: torch.device) -> _Layout:
     """The quarter layout for ``d`` bits on ``device``, built once (no per-step host-to-device copy)."""
     a = (d + 1) // 2

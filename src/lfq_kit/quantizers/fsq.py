@@ -43,8 +43,9 @@ class FSQ(Quantizer):
     float32 with autocast disabled; ``quantized`` has the dtype of ``z``. The loss is a float32 zero.
 
     Args:
-        dim: channels ``C`` of the input (first, so a tokenizer can pass its latent channels); None (default) for ``len(levels)``. Any other value adds linear
-            projections ``dim → len(levels)`` before and ``len(levels) → dim`` after quantization.
+        dim: channels ``C`` of the input (first, so a tokenizer can pass its latent channels); None (default) for
+            ``len(levels)``. Any other value adds linear projections ``dim → len(levels)`` before and
+            ``len(levels) → dim`` after quantization.
         levels: levels per channel, each ``>= 2`` (the paper recommends ``(8, 5, 5, 5)`` for about
             ``2^10`` codes and ``(8, 8, 8, 5, 5, 5)`` for about ``2^16``, with ``L_i >= 5``).
 

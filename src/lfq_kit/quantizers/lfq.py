@@ -61,9 +61,15 @@ class LFQ(BinaryQuantizer):
         entropy_anneal_steps: int = 2000,
     ) -> None:
         super().__init__(
-            dim, entropy_weight, commitment_weight, diversity_gamma, inv_temperature, entropy_group_size,
-            entropy_anneal_factor, entropy_anneal_steps,
-        )  # fmt: skip
+            dim,
+            entropy_weight,
+            commitment_weight,
+            diversity_gamma,
+            inv_temperature,
+            entropy_group_size,
+            entropy_anneal_factor,
+            entropy_anneal_steps,
+        )
 
     def forward(self, z: Tensor) -> QuantizerOutput:
         self.check_input(z)

@@ -215,7 +215,8 @@ class VQ(Quantizer):
             if self.training:
                 self._update_statistics(x.detach(), indices)
             # Straight-through in codebook space so both projections get the reconstruction gradient; the
-            # forward value is exactly project_out(q), computed as in indices_to_codes (the quantizer contract, docs/quantizers.md).
+            # forward value is exactly project_out(q), computed as in indices_to_codes (the quantizer contract,
+            # docs/quantizers.md).
             quantized = self._to_output(straight_through(x, q.detach()), shape)
         return QuantizerOutput(quantized.to(z.dtype), indices.reshape(shape), loss, metrics)
 

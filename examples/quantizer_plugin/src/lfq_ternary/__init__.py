@@ -33,8 +33,9 @@ class TernaryQuantizer(Quantizer):
         q = z.detach().round().clamp(-1, 1)
         indices = ((q.long() + 1) * self._powers.view(self._shape(z.ndim))).sum(1)
         commitment = (z.float() - q.float()).pow(2).mean()
-        return QuantizerOutput(straight_through(z, q), indices, self.commitment_weight * commitment,
-                               {"commitment": commitment.detach()})
+        return QuantizerOutput(
+            straight_through(z, q), indices, self.commitment_weight * commitment, {"commitment": commitment.detach()}
+        )
 
     def indices_to_codes(self, indices: Tensor) -> Tensor:
         digits = (indices.unsqueeze(1) // self._powers.view(self._shape(indices.ndim + 1))) % 3
