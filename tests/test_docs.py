@@ -14,8 +14,8 @@
   then the masked LM on its tokens, then generation): its commands run in order, in a fresh folder holding only
   `configs/`, as on a fresh clone, with `fit` shortened to 2 steps and one validation batch so that each writes
   its checkpoints to the fixed paths the next command reads; `test` runs two batches, `predict` two batches per
-  loader (token shards of a few clips per split). Files a user downloads
-  by hand (released checkpoints, a dataset folder) and a chain names are made first as tiny stand-ins by the
+  loader (token shards of a few clips per split); compression commands take a short slice (`SHORTENED`). Files a
+  user downloads by hand (released checkpoints, a dataset folder) and a chain names are made first as tiny stand-ins by the
   builders of `CHAIN_INPUTS` (same layout, tiny sizes); a command naming a config of `CHAIN_SIZES` gets that
   config's size overrides, which fit it to its stand-in (a full-size config would train ViT-B on 224 × 224 clips).
 """
@@ -48,7 +48,19 @@ SHORT_FIT = [
 ]
 SHORT_TEST = ["--trainer.limit_test_batches=2", "--trainer.enable_progress_bar=false"]
 SHORT_PREDICT = ["--trainer.limit_predict_batches=2", "--trainer.enable_progress_bar=false"]
-SHORTENED = {"fit": SHORT_FIT, "test": SHORT_TEST, "predict": SHORT_PREDICT}
+# Compression commands in chains: a 17-frame slice, back-to-back prior chunks, 2 masked-LM coding steps and one
+# H.264 point (the documented figures come from the commands as written; docs/compression.md).
+SHORT_COMPRESS = ["--mlm-steps", "2"]
+SHORT_FIT_PRIOR = ["--stride", "17"]
+SHORT_RD = ["--frames", "17", "--mlm-steps", "2", "--codecs", "h264", "--crf-h264", "38"]
+SHORTENED = {
+    "fit": SHORT_FIT,
+    "test": SHORT_TEST,
+    "predict": SHORT_PREDICT,
+    "compress": SHORT_COMPRESS,
+    "fit-prior": SHORT_FIT_PRIOR,
+    "rd": SHORT_RD,
+}
 ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 # What a chain reads that the user downloads by hand: relative path → builder(path) of a tiny stand-in.
 CHAIN_INPUTS = {
