@@ -23,10 +23,9 @@ from typing import Any, Literal
 from torch.utils.data import Dataset
 
 from ..seeding import SampleKey, base_seed, sample_seed
-from .clips import OnError, VideoClipDataset
+from .clips import VideoClipDataset
 from .datamodule import ClipDataModule
 from .manifest import VideoEntry, VideoItem
-from .sampling import ShortClipPolicy
 
 __all__ = ["SAMPLE_CLIPS", "SampleClipsDataModule", "sample_clip_dir"]
 
@@ -121,30 +120,15 @@ class SampleClipsDataModule(ClipDataModule):
 
     def __init__(
         self,
-        frames_per_clip: int = 17,
-        frame_stride: int = 1,
         resolution: int = 128,
         batch_size: int = 4,
         num_workers: int = 0,
         clips_per_epoch: int = 64,
         clips_per_video: int = 4,
-        target_fps: float | None = None,
-        short_clip: ShortClipPolicy = "lower_stride",
-        random_flip: bool = True,
-        eval_on_error: OnError = "raise",
-        manifest_dir: str | None = None,
-        pin_memory: bool = True,
-        persistent_workers: bool = False,
-        decode_threads: int = 1,
-        cache_frames: bool = False,
-        train_frames_per_clip: int | None = None,
-        train_crop_size: int | None = None,
-        test_clips_per_video: int | None = None,
-        test_crops: int = 1,
-        seed: int | None = None,
         holdout_fraction: float = 0.0,
         validate_on: ValidationSplit = "held_out_video",
         predict_train_views: int | None = None,
+        **kwargs: Any,
     ) -> None:
         if not 0.0 <= holdout_fraction < 1.0:
             raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
@@ -155,29 +139,14 @@ class SampleClipsDataModule(ClipDataModule):
             )
         if predict_train_views is not None and predict_train_views < 1:
             raise ValueError(f"predict_train_views must be >= 1 or null, got {predict_train_views}")
-        # By keyword: the signature repeats ClipDataModule's only for its own defaults (batch_size, num_workers,
-        # clips_per_video), and a positional call would misalign silently if either signature changed.
+        # Only the arguments whose defaults differ from ClipDataModule's, and this module's own, are listed; the
+        # rest pass through by keyword (jsonargparse types them from ClipDataModule's signature).
         super().__init__(
-            frames_per_clip=frames_per_clip,
-            frame_stride=frame_stride,
             resolution=resolution,
             batch_size=batch_size,
             num_workers=num_workers,
             clips_per_video=clips_per_video,
-            target_fps=target_fps,
-            short_clip=short_clip,
-            random_flip=random_flip,
-            eval_on_error=eval_on_error,
-            manifest_dir=manifest_dir,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            decode_threads=decode_threads,
-            cache_frames=cache_frames,
-            train_frames_per_clip=train_frames_per_clip,
-            train_crop_size=train_crop_size,
-            test_clips_per_video=test_clips_per_video,
-            test_crops=test_crops,
-            seed=seed,
+            **kwargs,
         )
         self.save_hyperparameters()
         self.clips_per_epoch = clips_per_epoch
