@@ -15,9 +15,10 @@
   `configs/`, as on a fresh clone, with `fit` shortened to 2 steps and one validation batch so that each writes
   its checkpoints to the fixed paths the next command reads; `test` runs two batches, `predict` two batches per
   loader (token shards of a few clips per split); compression commands take a short slice (`SHORTENED`). Files a
-  user downloads by hand (released checkpoints, a dataset folder) and a chain names are made first as tiny stand-ins by the
-  builders of `CHAIN_INPUTS` (same layout, tiny sizes); a command naming a config of `CHAIN_SIZES` gets that
-  config's size overrides, which fit it to its stand-in (a full-size config would train ViT-B on 224 × 224 clips).
+  user downloads by hand (released checkpoints, a dataset folder) and a chain names are made first as tiny
+  stand-ins by the builders of `CHAIN_INPUTS` (same layout, tiny sizes); a command naming a config of
+  `CHAIN_SIZES` gets that config's size overrides, which fit it to its stand-in (a full-size config would train
+  ViT-B on 224 × 224 clips).
 """
 
 import py_compile
