@@ -47,7 +47,8 @@ _MAX_EXACT_DIM = 28  # 2^28 float32 = 1 GiB for the mean code distribution
 
 
 class BinaryQuantizer(Quantizer):
-    """Base of sign quantizers with an entropy penalty (LFQ, BSQ); see the subclasses for the arguments.
+    """Base of sign quantizers with an entropy penalty (LFQ, BSQ); see the subclasses for the arguments (the defaults
+    are the paper's LFQ: 18 bits, entropy 0.1, commitment 0.25, γ 1, τ = 0.01).
 
     Raises:
         ValueError: ``dim`` outside ``[1, 62]`` (indices are int64); ``dim > 28`` with the exact entropy
@@ -56,14 +57,14 @@ class BinaryQuantizer(Quantizer):
 
     def __init__(
         self,
-        dim: int,
-        entropy_weight: float,
-        commitment_weight: float,
-        diversity_gamma: float,
-        inv_temperature: float,
-        entropy_group_size: int | None,
-        entropy_anneal_factor: float,
-        entropy_anneal_steps: int,
+        dim: int = 18,
+        entropy_weight: float = 0.1,
+        commitment_weight: float = 0.25,
+        diversity_gamma: float = 1.0,
+        inv_temperature: float = 100.0,
+        entropy_group_size: int | None = None,
+        entropy_anneal_factor: float = 3.0,
+        entropy_anneal_steps: int = 2000,
     ) -> None:
         super().__init__()
         if not 1 <= dim <= 62:

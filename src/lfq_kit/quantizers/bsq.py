@@ -8,6 +8,7 @@ code has unit norm and the quantization error is bounded. Bit order and indices 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -61,27 +62,9 @@ class BSQ(BinaryQuantizer):
             floating-point tensor (see :meth:`Quantizer.check_input`).
     """
 
-    def __init__(
-        self,
-        dim: int = 18,
-        entropy_weight: float = 0.1,
-        commitment_weight: float = 0.25,
-        diversity_gamma: float = 1.0,
-        inv_temperature: float = 2.0,
-        entropy_group_size: int | None = None,
-        entropy_anneal_factor: float = 3.0,
-        entropy_anneal_steps: int = 2000,
-    ) -> None:
-        super().__init__(
-            dim,
-            entropy_weight,
-            commitment_weight,
-            diversity_gamma,
-            inv_temperature,
-            entropy_group_size,
-            entropy_anneal_factor,
-            entropy_anneal_steps,
-        )
+    def __init__(self, dim: int = 18, inv_temperature: float = 2.0, **kwargs: Any) -> None:
+        # Only the default that differs from LFQ's; the other arguments pass by keyword (typed from the base).
+        super().__init__(dim=dim, inv_temperature=inv_temperature, **kwargs)
         self._scale = 1.0 / math.sqrt(dim)
 
     def _bits_to_codes(self, bits: Tensor) -> Tensor:

@@ -49,27 +49,7 @@ class LFQ(BinaryQuantizer):
             floating-point tensor (see :meth:`Quantizer.check_input`).
     """
 
-    def __init__(
-        self,
-        dim: int = 18,
-        entropy_weight: float = 0.1,
-        commitment_weight: float = 0.25,
-        diversity_gamma: float = 1.0,
-        inv_temperature: float = 100.0,
-        entropy_group_size: int | None = None,
-        entropy_anneal_factor: float = 3.0,
-        entropy_anneal_steps: int = 2000,
-    ) -> None:
-        super().__init__(
-            dim,
-            entropy_weight,
-            commitment_weight,
-            diversity_gamma,
-            inv_temperature,
-            entropy_group_size,
-            entropy_anneal_factor,
-            entropy_anneal_steps,
-        )
+    # __init__: BinaryQuantizer's, whose defaults are the paper's LFQ.
 
     def forward(self, z: Tensor) -> QuantizerOutput:
         self.check_input(z)
