@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["all_reduce_mean", "all_reduce_sum", "is_distributed", "world_size"]
+__all__ = ["all_reduce_mean", "all_reduce_sum", "differentiable_all_reduce_sum", "is_distributed", "world_size"]
 
 
 def is_distributed() -> bool:
@@ -25,6 +25,16 @@ def all_reduce_sum(x: Tensor) -> Tensor:
     if is_distributed():
         dist.all_reduce(x)
     return x
+
+
+def differentiable_all_reduce_sum(x: Tensor) -> Tensor:
+    """``x`` summed over the ranks, out of place and differentiable (functional collectives): the backward sums
+    the ranks' gradients, so under DDP's gradient averaging a global-batch statistic gets its exact gradient."""
+    if not is_distributed():
+        return x
+    from torch.distributed import _functional_collectives as funcol
+
+    return funcol.all_reduce(x, "sum", dist.group.WORLD)
 
 
 def all_reduce_mean(x: Tensor) -> Tensor:

@@ -27,12 +27,11 @@ import functools
 from typing import NamedTuple
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ..distributed import is_distributed
+from ..distributed import all_reduce_sum, differentiable_all_reduce_sum, is_distributed
 
 __all__ = ["binary_entropy", "code_entropy", "exact_code_entropy", "grouped_code_entropy", "bit_patterns"]
 
@@ -195,13 +194,10 @@ def _global_mean(local_sum: Tensor, count: int) -> Tensor:
     No host-device sync: the count is reduced as a device tensor and divided on the device.
     """
     if _distributed():
-        from torch.distributed import _functional_collectives as funcol
-
-        # The backward of this all_reduce all-reduces (sums) the ranks' gradients; with DDP's gradient
-        # averaging that yields exactly the gradient of the global-batch entropy.
-        total = funcol.all_reduce(local_sum, "sum", dist.group.WORLD)
-        n = torch.full((), count, dtype=torch.long, device=local_sum.device)
-        dist.all_reduce(n)
+        # The backward sums the ranks' gradients; with DDP's gradient averaging that yields exactly the gradient
+        # of the global-batch entropy.
+        total = differentiable_all_reduce_sum(local_sum)
+        n = all_reduce_sum(torch.full((), count, dtype=torch.long, device=local_sum.device))
         return total / n
     if count == 0:
         raise ValueError("the batch entropy needs at least one token, got an empty batch")

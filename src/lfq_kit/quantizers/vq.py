@@ -14,7 +14,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..distributed import is_distributed
+from ..distributed import all_reduce_sum, is_distributed
 from ..registry import QUANTIZERS
 from .base import Quantizer, QuantizerOutput, linear32, straight_through
 
@@ -175,10 +175,9 @@ class VQ(Quantizer):
         sums = None
         if self.ema_update:
             sums = x.new_zeros(self.codebook_size, self.codebook_dim).index_add_(0, indices, x)
-        if is_distributed():
-            dist.all_reduce(counts)
-            if sums is not None:
-                dist.all_reduce(sums)
+        all_reduce_sum(counts)
+        if sums is not None:
+            all_reduce_sum(sums)
         decay = self.ema_decay
         self.cluster_size.mul_(decay).add_(counts, alpha=1.0 - decay)
         if sums is not None:
