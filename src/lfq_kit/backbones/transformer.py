@@ -4,12 +4,12 @@ A stack of pre-norm timm ViT blocks (attention through ``F.scaled_dot_product_at
 over a sequence of embeddings ``(B, L, dim) → (B, L, dim)``; no mask, every token attends to every token. Token
 embeddings, position embeddings and heads belong to the model that uses it (:class:`lfq_kit.models.MaskedLM`).
 
-Presets (reference Sec. 4): :class:`TransformerB` (MAGVIT-B, 12 × 768, 12 heads) and :class:`TransformerL`
-(MAGVIT-L, 24 × 1024, 16 heads); small ones for tests and CPU runs: :class:`TransformerS` (8 × 512, 8 heads) and
-:class:`TransformerTiny` (4 × 128, 4 heads). In YAML ``class_path: TransformerB`` or ``BidirectionalTransformer``
-with explicit sizes; a preset sets ``dim``, ``depth`` and ``num_heads`` only and takes every other argument of
-:class:`BidirectionalTransformer` through ``**kwargs`` (typed from it by jsonargparse, e.g. ``init_args: {dropout:
-0.0}``).
+Presets (MAGVIT-v2, arXiv 2310.05737, Sec. 4; MAGVIT's model sizes): :class:`TransformerB` (MAGVIT-B, 12 × 768, 12
+heads) and :class:`TransformerL` (MAGVIT-L, 24 × 1024, 16 heads); small ones for tests and CPU runs:
+:class:`TransformerS` (8 × 512, 8 heads) and :class:`TransformerTiny` (4 × 128, 4 heads). In YAML ``class_path:
+TransformerB`` or ``BidirectionalTransformer`` with explicit sizes; a preset sets ``dim``, ``depth`` and ``num_heads``
+only and takes every other argument of :class:`BidirectionalTransformer` through ``**kwargs`` (typed from it by
+jsonargparse, e.g. ``init_args: {dropout: 0.0}``).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ class TransformerS(BidirectionalTransformer):
 
 @BACKBONES.register
 class TransformerB(BidirectionalTransformer):
-    """MAGVIT-B: 12 blocks × 768, 12 heads (reference Sec. 4).
+    """MAGVIT-B: 12 blocks × 768, 12 heads (MAGVIT, arXiv 2212.05199).
 
     Every other argument is :class:`BidirectionalTransformer`'s (``**kwargs``)."""
 
@@ -161,7 +161,7 @@ class TransformerB(BidirectionalTransformer):
 
 @BACKBONES.register
 class TransformerL(BidirectionalTransformer):
-    """MAGVIT-L: 24 blocks × 1024, 16 heads (≈ 306 M parameters; reference Sec. 4).
+    """MAGVIT-L: 24 blocks × 1024, 16 heads (≈ 306 M parameters; MAGVIT, arXiv 2212.05199).
 
     Every other argument is :class:`BidirectionalTransformer`'s (``**kwargs``)."""
 

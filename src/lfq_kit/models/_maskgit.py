@@ -1,5 +1,5 @@
 """MaskGIT's masking schedule and iterative parallel decoding (Chang et al., arXiv 2202.04200, Sec. 3.2; the
-MAGVIT-v2 masked LM, arXiv 2310.05737, Sec. 4; reference Sec. 4; google-research/maskgit ``parallel_decode``).
+MAGVIT-v2 masked LM, arXiv 2310.05737, Sec. 4; google-research/maskgit ``parallel_decode``).
 
 Training masks ``ceil(cos(π r / 2) · N)`` random positions per example, ``r ~ U(0, 1)``, at least one. Decoding
 starts with every unknown position masked; step ``s`` samples every masked position, then (for ``s < S − 1``)

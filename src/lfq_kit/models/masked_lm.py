@@ -1,5 +1,5 @@
 """The masked language model over tokenizer tokens (MaskGIT / MAGVIT; MAGVIT-v2, arXiv 2310.05737, Sec. 3.1 token
-factorization and Sec. 4 generation; reference Sec. 4).
+factorization and Sec. 4 generation).
 
 A bidirectional transformer reads ``[class token | latent tokens]`` with learned position embeddings and predicts
 every masked token; ids are embedded and predicted through the factorized tables and tied heads of
@@ -37,7 +37,7 @@ __all__ = ["MaskedLM"]
 
 
 def _default_adamw(params) -> torch.optim.Optimizer:
-    """Reference Sec. 4: AdamW, lr 1e-4, β = (0.9, 0.96), weight decay 0.045."""
+    """MAGVIT-v2 Sec. 4 / MAGVIT's masked-LM recipe: AdamW, lr 1e-4, β = (0.9, 0.96), weight decay 0.045."""
     return torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.96), weight_decay=0.045)
 
 

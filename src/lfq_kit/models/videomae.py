@@ -1,5 +1,5 @@
 """Masked video pretraining of a video ViT (VideoMAE, arXiv 2203.12602) with normalized-pixel or tokenizer-token
-targets (MAGVIT-v2, arXiv 2310.05737, video understanding experiments; reference Sec. 5).
+targets (MAGVIT-v2, arXiv 2310.05737, video understanding experiments).
 
 Each step draws tube masks (:mod:`lfq_kit.models._tube_masking`), encodes the visible tokens only, and a light
 decoder (:class:`lfq_kit.backbones.masked_decoder.MaskedDecoder`) predicts the masked positions:

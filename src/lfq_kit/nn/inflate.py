@@ -1,6 +1,6 @@
 """Inflating 2D convolution weights into 3D ones, so a video tokenizer can start from a trained image one.
 
-MAGVIT-v2 (arXiv 2310.05737; reference Sec. 2, after Open-MAGVIT2): for a causal kernel the 2D kernel goes
+MAGVIT-v2 (arXiv 2310.05737, Sec. 3.2; as Open-MAGVIT2, TencentARC/SEED-Voken): for a causal kernel the 2D kernel goes
 into the LAST temporal slice (the current frame) and the other slices are zero; MAGVIT v1 put it into the
 centre slice of its non-causal kernels. Either way a clip that is constant in time gives, frame by frame,
 exactly the 2D model's output.
