@@ -220,3 +220,12 @@ def test_the_private_model_checkpoint_state_it_reads_still_exists():
     callback = ModelCheckpoint(save_on_train_epoch_end=True)
     assert callback._save_on_train_epoch_end is True  # read by _should_save_on_train_epoch_end
     assert ModelCheckpoint().last_model_path == ""  # read by _points_at
+
+
+def test_the_other_private_lightning_helpers_lfq_kit_imports_still_exist():
+    """Outside ModelCheckpoint: the helpers the checkpoint callback and the converters import (names, parameters)."""
+    from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
+    from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters_context
+
+    assert list(inspect.signature(_is_local_file_protocol).parameters) == ["path"]
+    assert list(inspect.signature(_given_hyperparameters_context).parameters) == ["hparams", "instantiator"]
