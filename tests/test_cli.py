@@ -168,3 +168,12 @@ def test_list_command_filters(capsys):
     with pytest.raises(SystemExit):
         main(["list", "widgets"])
     assert "invalid choice: 'widgets'" in capsys.readouterr().err
+
+
+def test_fit_of_a_predict_only_module_names_the_predict_command(tmp_path, capsys):
+    from tokenizer_checkpoint import make_tokenizer_checkpoint
+
+    tokenizer = make_tokenizer_checkpoint(tmp_path / "tok")
+    args = ["fit", "--config", str(ROOT / "configs/quickstart_tokens.yaml"), f"--model.init_args.tokenizer={tokenizer}"]
+    with pytest.raises(SystemExit, match="TokenizeClips trains nothing; it only predicts: run `lfq-kit predict`"):
+        main([*args, f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false"])

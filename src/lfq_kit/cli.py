@@ -21,7 +21,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+import lightning as L
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from .registry import REGISTRIES, import_components
 
@@ -88,6 +90,16 @@ class LfqKitCLI(LightningCLI):
         kwargs.setdefault("parser_kwargs", {"prog": "lfq-kit"})
         kwargs.setdefault("parser_class", LfqKitArgumentParser)
         super().__init__(args=None if args is None else list(args), run=run, **kwargs)
+
+    def before_fit(self) -> None:
+        """Refuse ``fit`` of a predict-only module (``TokenizeClips``) with the command that runs it, instead of
+        Lightning's "no training_step" error."""
+        if not is_overridden("training_step", self.model, L.LightningModule):
+            name = type(self.model).__name__
+            raise SystemExit(
+                f"lfq-kit fit: {name} trains nothing; it only predicts: run `lfq-kit predict` with the "
+                "same config (e.g. `lfq-kit predict --config configs/quickstart_tokens.yaml`)"
+            )
 
 
 def _list_command(argv: Sequence[str]) -> int:

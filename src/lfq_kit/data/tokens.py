@@ -50,8 +50,9 @@ def read_token_split(folder: str | Path) -> tuple[dict[str, Any], dict[str, Tens
     indexes = sorted(folder.glob("index-rank*.json"))
     if not indexes:
         raise FileNotFoundError(
-            f"no token index (index-rank*.json) in {str(folder)!r}; write token shards with `lfq-kit predict "
-            "--config <tokenizer config> --ckpt_path <tokenizer.ckpt> --trainer.callbacks+=TokenWriter ...`"
+            f"no token index (index-rank*.json) in {str(folder)!r}; write token shards with `lfq-kit predict`: "
+            "`lfq-kit predict --config configs/quickstart_tokens.yaml` for the quickstart's (after `lfq-kit fit "
+            "--config configs/quickstart.yaml`), or a config with a TokenWriter callback for other data"
         )
     header: dict[str, Any] | None = None
     parts: dict[str, list[Tensor]] = {"indices": [], "labels": [], "clip_starts": []}
