@@ -3,7 +3,7 @@ perceptual and GAN losses (Yu et al., arXiv 2310.05737, Sec. 3 and appendix; doc
 
 Two optimizers step once per ``accumulate_grad_batches`` batches each (generator, then discriminator) under
 manual optimization with gradient accumulation (:mod:`lfq_kit.models._manual_steps`).
-Lightning's ``global_step`` counts every optimizer step (Lightning issue 17958), so with a discriminator
+Lightning's ``global_step`` counts every optimizer step (Lightning-AI/pytorch-lightning#17958), so with a discriminator
 ``global_step = 2 × generator steps``: ``trainer.max_steps`` must be twice the number of generator steps.
 Everything this module schedules (warm-up, cosine decay, ``disc_start``, entropy annealing, lazy R1)
 counts generator steps, :attr:`VideoTokenizer.generator_step`.
