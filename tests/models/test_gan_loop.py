@@ -1,27 +1,17 @@
 """The tokenizer's GAN loop by value: lazy R1 cadence and scale, LeCAM and R1 weights in the discriminator
 loss, and a generator step that leaves the discriminator's weights untouched."""
 
-import lightning as L
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
+from quiet_trainer import quiet_trainer
 from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 
 import lfq_kit.models.tokenizer as tokenizer_module
 
-
-def trainer(tmp_path, **kwargs) -> L.Trainer:
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        **kwargs,
-    )
+trainer = functools.partial(quiet_trainer, limit_val_batches=0)
 
 
 def test_discriminator_loss_is_recomputed_by_hand_from_the_logits():

@@ -3,12 +3,14 @@ registered model): it builds on CPU, takes a training step, skips a step whose l
 unchanged, counted), trains under bf16-mixed, round-trips through a checkpoint, logs no unsynced figure under a
 process group, and accepts ``compile``. Small constructors: tests/helpers/small_models.py."""
 
+import functools
 import warnings
 
 import lightning as L
 import pytest
 import torch
 from process_group import process_group  # noqa: F401  (fixture)
+from quiet_trainer import quiet_trainer
 from small_models import SMALL_MODELS, small_model
 from torch import nn
 
@@ -19,18 +21,7 @@ PREDICT_ONLY = {"TokenizeClips"}  # writes token shards in `lfq-kit predict`; tr
 NAMES = sorted(set(MODELS.names()) - PREDICT_ONLY)
 
 
-def _trainer(tmp_path, **kwargs) -> L.Trainer:
-    kwargs = {"max_steps": 1, "limit_val_batches": 0, **kwargs}
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        **kwargs,
-    )
+_trainer = functools.partial(quiet_trainer, devices=1, max_steps=1, limit_val_batches=0, num_sanity_val_steps=2)
 
 
 def _step(tmp_path, name: str, **trainer_kwargs) -> tuple[L.LightningModule, L.Trainer, list[torch.Tensor]]:

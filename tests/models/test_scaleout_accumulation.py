@@ -5,28 +5,15 @@ refused with a message naming the model's argument."""
 import functools
 from contextlib import contextmanager
 
-import lightning as L
 import pytest
 import torch
+from quiet_trainer import quiet_trainer
 from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 from torch.utils.data import DataLoader
 
 from lfq_kit.quantizers import LFQ
 
-
-def trainer(tmp_path, **kwargs) -> L.Trainer:
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        deterministic=True,
-        **kwargs,
-    )
+trainer = functools.partial(quiet_trainer, limit_val_batches=0, deterministic=True)
 
 
 class _Ordered(RandomClipData):

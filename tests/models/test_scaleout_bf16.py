@@ -1,9 +1,11 @@
 """``precision: bf16-mixed`` on CPU (issue 13): the tokenizer (with accumulation and its GAN) and the masked LM train
 under autocast, and LFQ's loss terms stay float32 math whatever the autocast state."""
 
-import lightning as L
+import functools
+
 import pytest
 import torch
+from quiet_trainer import quiet_trainer
 from random_tokens import RandomTokens
 from tiny_tokenizer import RandomClipData, tiny_tokenizer
 
@@ -11,18 +13,7 @@ from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models.masked_lm import MaskedLM
 from lfq_kit.quantizers import LFQ
 
-
-def trainer(tmp_path, **kwargs) -> L.Trainer:
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        **kwargs,
-    )
+trainer = functools.partial(quiet_trainer, limit_val_batches=0)
 
 
 def test_lfq_loss_is_float32_math_under_bf16_autocast():

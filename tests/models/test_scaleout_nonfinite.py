@@ -2,6 +2,7 @@
 in ``train/nonfinite_skipped``, and the run stops after ``max_nonfinite_steps`` in a row; every rank agrees."""
 
 import copy
+import functools
 import tempfile
 
 import lightning as L
@@ -9,6 +10,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from quiet_trainer import quiet_trainer
 from random_tokens import RandomTokens
 from tiny_tokenizer import RandomClipData, tiny_tokenizer
 from torch import nn
@@ -17,20 +19,7 @@ from lfq_kit.backbones.transformer import TransformerTiny
 from lfq_kit.models._nonfinite import NonFiniteGuard, NonFiniteLossError, discard_gradients
 from lfq_kit.models.masked_lm import MaskedLM
 
-
-def trainer(tmp_path, callbacks=(), **kwargs) -> L.Trainer:
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        callbacks=list(callbacks),
-        **kwargs,
-    )
+trainer = functools.partial(quiet_trainer, limit_val_batches=0)
 
 
 def test_the_guard_counts_skips_resets_on_a_finite_loss_and_raises_after_n_in_a_row():
@@ -114,7 +103,7 @@ def test_a_nan_generator_loss_skips_that_step_only(tmp_path):
     model = tiny_tokenizer(disc_start=0, ema_decay=0.9, perceptual_loss=nan, perceptual_weight=1.0)
     nan.__dict__["model"] = model  # a plain reference, not a submodule (no cycle)
     snaps = _Snapshots()
-    t = trainer(tmp_path, [snaps], max_steps=2 * 3)
+    t = trainer(tmp_path, callbacks=[snaps], max_steps=2 * 3)
     t.fit(model, RandomClipData())
     s0, s1, s2 = snaps.states
     assert _same(s0["generator"], s1["generator"]) and _same(s0["ema"], s1["ema"])  # skipped: nothing moved
@@ -177,7 +166,7 @@ def test_a_nan_masked_lm_loss_skips_the_step_and_its_schedule(tmp_path, monkeypa
                 )
 
     snap = Snap()
-    t = trainer(tmp_path, [snap], max_steps=3, accumulate_grad_batches=accumulate)
+    t = trainer(tmp_path, callbacks=[snap], max_steps=3, accumulate_grad_batches=accumulate)
     t.fit(model, RandomTokens(count=8, batch_size=2))
     (w0, o0, l0), (w1, o1, l1), (w2, _, l2) = snap.states
     assert _same(w0, w1) and o0 == o1 and l0 == l1 == 1  # the 2nd step was skipped, schedule included

@@ -3,27 +3,16 @@
 import functools
 import json
 
-import lightning as L
 import pytest
 import torch
+from quiet_trainer import quiet_trainer
 from safetensors.torch import load_file
 from tiny_tokenizer import RandomClipData, RandomClips, tiny_tokenizer
 
 from lfq_kit.callbacks import TokenWriter
 from lfq_kit.quantizers import VQ
 
-
-def trainer(tmp_path, **kwargs) -> L.Trainer:
-    kwargs.setdefault("logger", False)
-    kwargs.setdefault("enable_checkpointing", False)
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        **kwargs,
-    )
+trainer = quiet_trainer
 
 
 def test_training_counts_generator_steps_and_starts_the_gan_at_disc_start(tmp_path):

@@ -3,9 +3,9 @@ and the lazy (sync-free) pixel check of later training and validation batches.""
 
 import math
 
-import lightning as L
 import pytest
 import torch
+from quiet_trainer import quiet_trainer
 from tiny_tokenizer import TINY, RandomClipData, RandomClips, tiny_tokenizer
 from torch.utils.data import DataLoader
 
@@ -13,18 +13,7 @@ from lfq_kit.backbones import Image2dDecoder, Image2dEncoder, Magvit2Decoder, Ma
 from lfq_kit.models import VideoTokenizer, check_video
 from lfq_kit.models._checks import LazyPixelCheck
 
-
-def trainer(tmp_path, **kwargs) -> L.Trainer:
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        **kwargs,
-    )
+trainer = quiet_trainer
 
 
 @pytest.fixture(scope="module")

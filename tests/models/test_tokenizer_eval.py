@@ -3,9 +3,9 @@ and rebuilding a model built in Python from its checkpoint."""
 
 import functools
 
-import lightning as L
 import pytest
 import torch
+from quiet_trainer import quiet_trainer
 from tiny_tokenizer import TINY, RandomClipData, RandomClips, tiny_tokenizer
 
 from lfq_kit.backbones import Magvit2Decoder, Magvit2Encoder, StyleGANDiscriminator3d
@@ -13,18 +13,7 @@ from lfq_kit.metrics import ReconstructionMetrics
 from lfq_kit.models import VideoTokenizer
 from lfq_kit.quantizers import VQ
 
-
-def trainer(tmp_path, **kwargs) -> L.Trainer:
-    return L.Trainer(
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        **kwargs,
-    )
+trainer = quiet_trainer
 
 
 def _psnr(mse: torch.Tensor) -> torch.Tensor:
